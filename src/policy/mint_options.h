@@ -1,0 +1,57 @@
+// Validation of the options of POST /v1/client/tokens (DESIGN §2). Pure: no I/O.
+#pragma once
+
+#include "policy/api_error.h"
+
+#include <boost/json/object.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace bouncer::policy {
+
+struct MintLimits {
+  std::int64_t min_expires_in = 1;
+  std::int64_t max_expires_in = 3600;
+  std::int64_t default_expires_in = 60;
+  std::size_t max_models = 20;
+  std::size_t max_model_name_length = 128;
+  std::size_t max_origins = 20;
+  std::size_t max_origin_length = 253;
+  std::int64_t min_session_duration = 10;
+  std::int64_t max_session_duration = 86400;  // one day; DESIGN sets only the lower bound
+  std::size_t max_metadata_bytes = 4096;      // serialized
+  std::size_t max_metadata_keys = 64;         // top-level keys
+  std::size_t max_metadata_depth = 4;
+  std::size_t max_body_bytes = 64 * 1024;
+};
+
+struct MintOptions {
+  std::int64_t expires_in = 60;
+  std::optional<std::vector<std::string>> allowed_models;
+  std::optional<std::vector<std::string>> allowed_origins;
+  std::optional<std::int64_t> max_session_duration;
+  std::optional<boost::json::object> metadata;
+  std::optional<std::string> model;  // only for POST /v1/client/urls, where it is required
+
+  bool operator==(const MintOptions&) const = default;
+};
+
+enum class MintEndpoint { tokens, urls };
+
+// Answers whether this server serves a model of that name.
+using ModelExists = std::function<bool(std::string_view name)>;
+
+// Parses and validates a request body. An empty body (or only whitespace) means `{}`.
+// Unknown fields are refused, naming the allowed ones. Duplicate keys are refused.
+std::variant<MintOptions, ApiError> parse_mint_options(std::string_view body, const ModelExists& model_exists,
+                                                       const MintLimits& limits = {},
+                                                       MintEndpoint endpoint = MintEndpoint::tokens);
+
+}  // namespace bouncer::policy

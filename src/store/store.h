@@ -1,0 +1,105 @@
+// The state Bouncer keeps (DESIGN §5), behind one interface with two engines: SQLite (the
+// embedded default, store/sqlite/) and Redis (several nodes). Records hold no secret: a
+// permanent key is kept only as the hash of its secret; signing keys only as public halves.
+#pragma once
+
+#include "crypto/crypto.h"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace bouncer::store {
+
+// Times are Unix seconds (UTC).
+struct KeyRecord {
+  std::string id;      // public id, "key_" + 16 hex chars
+  std::string name;
+  std::string prefix;  // the first characters of the secret, for humans to recognise it ("sk_AbCd1234")
+  crypto::Digest secret_hash{};
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> last_used_at;
+  std::optional<std::int64_t> revoked_at;
+  bool end_sessions = false;  // the revocation also ends the key's live sessions
+
+  bool operator==(const KeyRecord&) const = default;
+};
+
+struct TokenRecord {
+  std::string jti;
+  std::string key_id;
+  std::string kid;            // signing key that signed it
+  std::int64_t issued_at = 0;
+  std::int64_t expires_at = 0;
+  std::string scopes_json;    // {"models":[…],"origins":[…],"maxSessionDuration":N}, fields only when set
+  std::string metadata_json;  // the token's metadata object, empty when none
+
+  bool operator==(const TokenRecord&) const = default;
+};
+
+struct SigningKeyRecord {
+  std::string kid;
+  crypto::PublicKey public_key{};
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> retired_at;     // when it stopped signing (a newer key took over)
+  std::optional<std::int64_t> publish_until;  // set on retirement: last expiry it could have signed + leeway
+
+  bool operator==(const SigningKeyRecord&) const = default;
+};
+
+// Everything the server caches in memory, read in one consistent view.
+struct Snapshot {
+  std::uint64_t version = 0;
+  std::vector<KeyRecord> keys;
+  std::vector<SigningKeyRecord> signing_keys;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- Permanent keys. Synchronous; durable when they return. ----
+  virtual void create_key(const KeyRecord& key) = 0;
+  virtual std::vector<KeyRecord> list_keys() = 0;
+  virtual std::optional<KeyRecord> find_key(std::string_view id) = 0;
+  // Returns false when no key has that id. Revoking a revoked key keeps the first time
+  // but may raise end_sessions.
+  virtual bool revoke_key(std::string_view id, std::int64_t at, bool end_sessions) = 0;
+  // Best effort, batched by the caller: last-use times are advisory.
+  virtual void touch_keys(const std::vector<std::pair<std::string, std::int64_t>>& last_used) = 0;
+
+  // ---- Token records. Group commit: concurrent calls share one transaction. ----
+  // `done` runs on the store's writer thread once the record is durable (or failed); the
+  // caller must not answer the client before it runs.
+  using Done = std::function<void(std::error_code)>;
+  virtual void record_token(TokenRecord record, Done done) = 0;
+  virtual std::optional<TokenRecord> find_token(std::string_view jti) = 0;
+  // Deletes token records whose expires_at is before `before`; returns how many.
+  virtual std::size_t purge_tokens(std::int64_t before) = 0;
+
+  // ---- Signing keys (public halves only). ----
+  virtual void add_signing_key(const SigningKeyRecord& key) = 0;
+  virtual bool retire_signing_key(std::string_view kid, std::int64_t at, std::int64_t publish_until) = 0;
+
+  // ---- Change detection for the server's caches. ----
+  // A number that changes whenever any process changes keys, revocations or signing keys
+  // (not on token records). Cheap: the server polls it several times a second.
+  virtual std::uint64_t state_version() = 0;
+  virtual Snapshot snapshot() = 0;
+};
+
+struct SqliteOptions {
+  std::size_t max_batch = 1024;  // token records per group-commit transaction
+  int busy_timeout_ms = 5000;    // how long to wait for another process's write lock
+};
+
+// Opens (creating if needed) the SQLite database at `path`, in WAL mode with
+// synchronous=FULL. Throws std::runtime_error with a clear message on failure.
+std::unique_ptr<Store> open_sqlite(const std::string& path, const SqliteOptions& options = {});
+
+}  // namespace bouncer::store

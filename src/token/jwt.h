@@ -1,0 +1,77 @@
+// Client tokens: compact JWS (RFC 7515) JWTs (RFC 7519) signed with Ed25519 (RFC 8037).
+// Pure: no I/O, no clock (the caller passes `now`).
+#pragma once
+
+#include "crypto/crypto.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bouncer::token {
+
+inline constexpr std::size_t kMaxTokenLength = 16 * 1024;  // checked before any parsing
+inline constexpr std::size_t kMaxKidLength = 64;
+
+// The claims Bouncer puts in a client token. Metadata is deliberately absent: the browser
+// can read a JWT, so metadata lives server-side under `jti`.
+struct Claims {
+  std::string iss;
+  std::string aud;
+  std::string sub;  // id of the permanent key that minted the token
+  std::string jti;
+  std::int64_t iat = 0;
+  std::int64_t exp = 0;
+  std::optional<std::vector<std::string>> models;   // claim "models"; absent = any model
+  std::optional<std::vector<std::string>> origins;  // claim "origins"; absent = any origin
+  std::optional<std::int64_t> max_session_duration;  // claim "max_session_duration", seconds
+
+  bool operator==(const Claims&) const = default;
+};
+
+// Header {"alg":"EdDSA","typ":"JWT","kid":kid}; returns header.payload.signature.
+std::string sign(const Claims& claims, std::string_view kid, const crypto::SecretKey& key);
+
+enum class Status {
+  ok,
+  malformed,              // length, segments, base64url, UTF-8, JSON, duplicate keys, types
+  unsupported_algorithm,  // alg other than EdDSA / Ed25519, or typ other than JWT
+  forbidden_header,       // crit, jwk, jku, x5u, x5c present
+  unknown_key,            // kid missing, too long, or not found
+  bad_signature,
+  invalid_claims,         // a required claim missing or out of range
+  wrong_issuer,
+  wrong_audience,
+};
+
+// Returns the public key for `kid`, or nullptr when unknown. Called at most once.
+using KeyLookup = std::function<const crypto::PublicKey*(std::string_view kid)>;
+
+struct VerifyOptions {
+  std::string issuer;    // required value of "iss"
+  std::string audience;  // required value of "aud" (a string, or an array containing it)
+};
+
+struct Verified {
+  Status status = Status::malformed;
+  Claims claims;      // filled when status == ok
+  std::string kid;    // filled once the header has parsed
+  std::string detail; // for logs and `tokens inspect`; never sent to a client
+};
+
+// Verifies structure, header, signature and claim types. Does NOT check time: expiry is a
+// separate step in admission order (DESIGN §3), see check_time().
+Verified verify(std::string_view compact, const KeyLookup& lookup, const VerifyOptions& options);
+
+enum class TimeStatus { valid, expired, not_yet_valid };
+
+// exp must be > now - leeway; iat must be <= now + leeway.
+TimeStatus check_time(const Claims& claims, std::int64_t now, std::int64_t leeway_seconds);
+
+std::string_view to_string(Status status);
+
+}  // namespace bouncer::token
