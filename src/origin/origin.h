@@ -10,6 +10,10 @@ namespace bouncer::origin {
 
 inline constexpr std::size_t kMaxOriginLength = 253;
 
+// check() refuses longer input as invalid ("too long") before parsing it, so that untrusted
+// text costs bounded work. Far above kMaxOriginLength: the caller's cap is the policy.
+inline constexpr std::size_t kMaxInputLength = 8 * 1024;
+
 enum class Verdict {
   canonical,      // the input is exactly a canonical origin
   not_canonical,  // the input parses as an http(s) URL; `canonical` holds its origin
@@ -24,10 +28,12 @@ struct Check {
                           // "missing scheme", "unsupported scheme", "invalid host"
 };
 
-// Classifies `input` (no length cap here; callers apply kMaxOriginLength). `null`, the empty
-// string, non-http(s) schemes and every URL-Standard parse failure are `invalid`; input the
-// URL Standard would repair (surrounding whitespace, tabs, backslashes, a path...) is
-// `not_canonical` with the origin it repairs to.
+// Classifies `input` (no origin length cap here; callers apply kMaxOriginLength, and refuse
+// duplicates by comparing `canonical`). `null`, the empty string, non-http(s) schemes, input
+// that is not UTF-8 or is longer than kMaxInputLength, and every URL-Standard parse failure
+// are `invalid`; input the URL Standard would repair (surrounding whitespace, tabs,
+// backslashes, a path...) is `not_canonical` with the origin it repairs to, and `problem`
+// lists the repairs, comma-separated ("upper-case letters, trailing slash").
 Check check(std::string_view input);
 
 }  // namespace bouncer::origin

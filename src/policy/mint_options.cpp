@@ -1,1 +1,580 @@
-// placeholder: being written
+// Validation of the options of POST /v1/client/tokens and POST /v1/client/urls (DESIGN §2).
+//
+// Evaluation order (the first problem found is the one reported, so the answer to a given
+// body is deterministic):
+//   1. body size (> limits.max_body_bytes: 413 "body_too_large");
+//   2. empty / JSON-whitespace-only body: all defaults, done;
+//   3. strict JSON parse ("duplicate_key", else "invalid_json"), then "must be an object"
+//      ("invalid_body");
+//   4. unknown top-level fields, in body order ("unknown_field");
+//   5. the known fields in this fixed order, whatever their order in the body:
+//        model (urls only) → expiresIn → allowedModels → allowedOrigins → constraints → metadata;
+//      inside an array: its type, its size, then each entry in index order (type, emptiness,
+//      length, existence / canonical form, duplicate of an earlier entry); inside
+//      constraints: its type, unknown keys, realtime (type, unknown keys, maxSessionDuration);
+//      inside metadata: type, key count, nesting depth, non-finite numbers, serialized size;
+//   6. cross-field rule (urls only): `model` must be one of `allowedModels` when both are given.
+//
+// `null` for an optional field (expiresIn, allowedModels, allowedOrigins, constraints,
+// constraints.realtime, constraints.realtime.maxSessionDuration, metadata) means the field is
+// absent: clients that serialise unset options as null (`{"expiresIn": null}`) get the
+// defaults. `model` on the urls endpoint is required, so `null` there is "missing_field".
+//
+// Integers: a JSON number with a fraction or exponent (60.0, 1.5, 6e1) is not an integer
+// ("invalid_type"), except that a number too large for a 64-bit integer is reported as
+// "out_of_range" however it is written (it is outside every range we accept).
+#include "policy/mint_options.h"
+
+#include "json/strict.h"
+#include "origin/origin.h"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace bouncer::policy {
+namespace {
+
+using boost::json::array;
+using boost::json::object;
+using boost::json::value;
+
+constexpr std::string_view kModel = "model";
+constexpr std::string_view kExpiresIn = "expiresIn";
+constexpr std::string_view kAllowedModels = "allowedModels";
+constexpr std::string_view kAllowedOrigins = "allowedOrigins";
+constexpr std::string_view kConstraints = "constraints";
+constexpr std::string_view kMetadata = "metadata";
+constexpr std::string_view kRealtime = "realtime";
+constexpr std::string_view kMaxSessionDuration = "maxSessionDuration";
+
+constexpr std::array<std::string_view, 5> kTokenFields{kExpiresIn, kAllowedModels, kAllowedOrigins, kConstraints,
+                                                       kMetadata};
+constexpr std::array<std::string_view, 6> kUrlFields{kModel,          kExpiresIn,   kAllowedModels,
+                                                     kAllowedOrigins, kConstraints, kMetadata};
+
+constexpr std::string_view kOriginExample = R"("https://app.example.com" or "http://localhost:3000")";
+
+using Error = std::optional<ApiError>;
+
+Error fail(std::string code, std::string message, std::string param) {
+  return ApiError::invalid_request(std::move(code), std::move(message), std::move(param));
+}
+
+// Quotes user input for a message: JSON-style escaping (so control characters stay visible
+// and harmless), cut after `max_bytes` on a UTF-8 boundary with an ellipsis.
+std::string quote(std::string_view s, std::size_t max_bytes = 256) {
+  bool cut = false;
+  if (s.size() > max_bytes) {
+    std::size_t n = max_bytes;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // don't split a code point
+    s = s.substr(0, n);
+    cut = true;
+  }
+  std::string out;
+  out.reserve(s.size() + 8);
+  out += '"';
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7F) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  if (cut) out += "\xE2\x80\xA6";  // …
+  out += '"';
+  return out;
+}
+
+// "254 characters" for ASCII, "300 bytes" otherwise (limits count bytes).
+std::string length_of(std::string_view s) {
+  const bool ascii = std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return std::to_string(s.size()) + (ascii ? " characters" : " bytes");
+}
+
+std::string join(std::span<const std::string_view> names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i) out += ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+std::string format_double(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "a number too large to represent" : "a number too small to represent";
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  if (ec != std::errc{}) return "a number";
+  std::string s(buf, end);
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+
+// What a value is, for "got …" in messages.
+std::string describe(const value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::null:
+      return "null";
+    case boost::json::kind::bool_:
+      return v.get_bool() ? "the boolean true" : "the boolean false";
+    case boost::json::kind::int64:
+      return std::to_string(v.get_int64());
+    case boost::json::kind::uint64:
+      return std::to_string(v.get_uint64());
+    case boost::json::kind::double_:
+      return format_double(v.get_double());
+    case boost::json::kind::string:
+      return "the string " + quote(v.get_string(), 64);
+    case boost::json::kind::array:
+      return "an array";
+    case boost::json::kind::object:
+      return "an object";
+  }
+  return "a value";
+}
+
+// For "must be a <type>, got …" when the value has the wrong type.
+std::string describe_wrong(const value& v) { return (v.is_number() ? "the number " : "") + describe(v); }
+
+std::string index_param(std::string_view field, std::size_t i) {
+  return std::string(field) + "[" + std::to_string(i) + "]";
+}
+
+// Lower-case, without '_' and '-': "expires_in", "ExpiresIn" and "expiresin" all match "expiresIn".
+std::string fold(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '_' || c == '-') continue;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+Error unknown_field(std::string_view key, std::string_view where, std::span<const std::string_view> allowed,
+                    std::string_view extra_hint = {}) {
+  const std::string param = where.empty() ? std::string(key) : std::string(where) + "." + std::string(key);
+  std::string msg = "unknown field " + quote(param);
+  if (!extra_hint.empty()) {
+    msg += " (";
+    msg += extra_hint;
+    msg += ")";
+  } else {
+    const std::string folded = fold(key);
+    for (std::string_view a : allowed) {
+      if (!folded.empty() && fold(a) == folded) {
+        msg += " (did you mean \"" + std::string(a) + "\"?)";
+        break;
+      }
+    }
+  }
+  msg += "; allowed fields";
+  if (!where.empty()) msg += " in " + std::string(where);
+  msg += " are: " + join(allowed);
+  return fail("unknown_field", std::move(msg), param);
+}
+
+// Refuses keys of `obj` that are not in `allowed` (body order).
+Error only_known_keys(const object& obj, std::string_view where, std::span<const std::string_view> allowed) {
+  for (const auto& kv : obj) {
+    const std::string_view key = kv.key();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) return unknown_field(key, where, allowed);
+  }
+  return std::nullopt;
+}
+
+// An integer option within [lo, hi]; `what` completes "must be an integer between lo and hi ___".
+std::variant<std::int64_t, ApiError> read_integer(const value& v, const std::string& param, std::int64_t lo,
+                                                  std::int64_t hi, std::string_view unit) {
+  const std::string rule = param + " must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                           " " + std::string(unit);
+  auto out_of_range = [&] { return *fail("out_of_range", rule + ", got " + describe(v), param); };
+  switch (v.kind()) {
+    case boost::json::kind::int64: {
+      const std::int64_t n = v.get_int64();
+      if (n < lo || n > hi) return out_of_range();
+      return n;
+    }
+    case boost::json::kind::uint64: {
+      const std::uint64_t n = v.get_uint64();
+      if (n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return out_of_range();
+      const auto s = static_cast<std::int64_t>(n);
+      if (s < lo || s > hi) return out_of_range();
+      return s;
+    }
+    case boost::json::kind::double_: {
+      const double d = v.get_double();
+      // 2^63: beyond it no 64-bit integer; report the range, the more useful hint.
+      if (!std::isfinite(d) || std::fabs(d) >= 9223372036854775808.0) return out_of_range();
+      std::string msg = rule + ", got " + format_double(d);
+      if (d == std::trunc(d)) {
+        msg += ", a number written with a decimal point or exponent; write it as " +
+               std::to_string(static_cast<std::int64_t>(d));
+      } else {
+        msg += ", which is not a whole number";
+      }
+      return *fail("invalid_type", std::move(msg), param);
+    }
+    default:
+      return *fail("invalid_type", rule + ", got " + describe(v), param);
+  }
+}
+
+class Parser {
+ public:
+  Parser(const ModelExists& model_exists, const MintLimits& limits, MintEndpoint endpoint)
+      : model_exists_(model_exists), limits_(limits), endpoint_(endpoint) {}
+
+  Error parse(const object& body, MintOptions& out) {
+    out.expires_in = limits_.default_expires_in;
+    const std::span<const std::string_view> allowed = endpoint_ == MintEndpoint::urls
+                                                          ? std::span<const std::string_view>(kUrlFields)
+                                                          : std::span<const std::string_view>(kTokenFields);
+    for (const auto& kv : body) {
+      const std::string_view key = kv.key();
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      if (key == kModel) {
+        return unknown_field(key, {}, allowed,
+                             "model is only accepted by POST /v1/client/urls; to restrict the models a token may "
+                             "open, use allowedModels");
+      }
+      return unknown_field(key, {}, allowed);
+    }
+
+    if (endpoint_ == MintEndpoint::urls) {
+      const value* v = body.if_contains(kModel);
+      if (!v || v->is_null()) {
+        return fail("missing_field", "model is required: the name of the model the signed URL opens", "model");
+      }
+      if (Error e = check_model_name(*v, "model")) return e;
+      out.model = std::string(v->get_string());
+    }
+    if (const value* v = present(body, kExpiresIn)) {
+      auto r = read_integer(*v, std::string(kExpiresIn), limits_.min_expires_in, limits_.max_expires_in, "seconds");
+      if (auto* e = std::get_if<ApiError>(&r)) return std::move(*e);
+      out.expires_in = std::get<std::int64_t>(r);
+    }
+    if (const value* v = present(body, kAllowedModels)) {
+      if (Error e = parse_models(*v, out)) return e;
+    }
+    if (const value* v = present(body, kAllowedOrigins)) {
+      if (Error e = parse_origins(*v, out)) return e;
+    }
+    if (const value* v = present(body, kConstraints)) {
+      if (Error e = parse_constraints(*v, out)) return e;
+    }
+    if (const value* v = present(body, kMetadata)) {
+      if (Error e = parse_metadata(*v, out)) return e;
+    }
+
+    if (out.model && out.allowed_models &&
+        std::find(out.allowed_models->begin(), out.allowed_models->end(), *out.model) == out.allowed_models->end()) {
+      return fail("model_not_allowed",
+                  "model " + quote(*out.model) +
+                      " is not in allowedModels: a signed URL for it could never be used; add it to allowedModels "
+                      "or omit allowedModels",
+                  "model");
+    }
+    return std::nullopt;
+  }
+
+ private:
+  // The field's value, or nullptr when it is absent or null (null means absent).
+  static const value* present(const object& obj, std::string_view key) {
+    const value* v = obj.if_contains(key);
+    return v && !v->is_null() ? v : nullptr;
+  }
+
+  Error check_model_name(const value& v, const std::string& param) const {
+    if (!v.is_string())
+      return fail("invalid_type", param + " must be a string (a model name), got " + describe_wrong(v), param);
+    const std::string_view name = v.get_string();
+    if (name.empty()) return fail("empty_value", param + " must be a model name, got the empty string", param);
+    if (name.size() > limits_.max_model_name_length) {
+      return fail("model_name_too_long",
+                  param + " is " + length_of(name) + " long; a model name has at most " +
+                      std::to_string(limits_.max_model_name_length) + " characters",
+                  param);
+    }
+    if (!model_exists_ || !model_exists_(name)) {
+      return fail("unknown_model", param + ": " + quote(name) + " is not a model this server serves", param);
+    }
+    return std::nullopt;
+  }
+
+  // Type and size of allowedModels / allowedOrigins.
+  Error check_list(const value& v, std::string_view field, std::string_view entry_kind, std::string_view every,
+                   std::size_t max) const {
+    const std::string f(field);
+    if (!v.is_array()) {
+      return fail("invalid_type", f + " must be an array of " + std::string(entry_kind) + ", got " + describe_wrong(v),
+                  f);
+    }
+    const array& a = v.get_array();
+    if (a.empty()) {
+      return fail(
+          "empty_array",
+          f + " must list at least one " + std::string(every) + ": omit the field to allow every " + std::string(every),
+          f);
+    }
+    if (a.size() > max) {
+      return fail("too_many_entries",
+                  f + " has " + std::to_string(a.size()) + " entries; at most " + std::to_string(max) + " are allowed",
+                  f);
+    }
+    return std::nullopt;
+  }
+
+  static Error check_duplicate(const std::vector<std::string>& earlier, std::string_view s, std::string_view field,
+                               std::size_t i) {
+    const auto it = std::find(earlier.begin(), earlier.end(), s);
+    if (it == earlier.end()) return std::nullopt;
+    const std::string param = index_param(field, i);
+    return fail("duplicate_entry",
+                param + ": " + quote(s) + " is already listed at " +
+                    index_param(field, static_cast<std::size_t>(it - earlier.begin())) + "; list each entry once",
+                param);
+  }
+
+  Error parse_models(const value& v, MintOptions& out) const {
+    if (Error e = check_list(v, kAllowedModels, "model names", "model", limits_.max_models)) return e;
+    std::vector<std::string> models;
+    const array& a = v.get_array();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::string param = index_param(kAllowedModels, i);
+      if (Error e = check_model_name(a[i], param)) return e;
+      const std::string_view name = a[i].get_string();
+      if (Error e = check_duplicate(models, name, kAllowedModels, i)) return e;
+      models.emplace_back(name);
+    }
+    out.allowed_models = std::move(models);
+    return std::nullopt;
+  }
+
+  Error check_origin(const value& v, const std::string& param) const {
+    if (!v.is_string()) {
+      return fail(
+          "invalid_type",
+          param + " must be a string (an origin such as " + std::string(kOriginExample) + "), got " + describe_wrong(v),
+          param);
+    }
+    const std::string_view s = v.get_string();
+    if (s.size() > limits_.max_origin_length) {
+      return fail("origin_too_long",
+                  param + " is " + length_of(s) + " long; an origin has at most " +
+                      std::to_string(limits_.max_origin_length) + " characters",
+                  param);
+    }
+    const origin::Check c = origin::check(s);
+    switch (c.verdict) {
+      case origin::Verdict::canonical:
+        return std::nullopt;
+      case origin::Verdict::not_canonical:
+        if (!c.canonical.empty()) {
+          std::string msg = quote(s) + " is not a canonical origin";
+          if (!c.problem.empty()) msg += " (" + c.problem + ")";
+          msg += ": use " + quote(c.canonical, 1024);
+          if (c.canonical.size() > limits_.max_origin_length) {
+            msg += ", although that is longer than the " + std::to_string(limits_.max_origin_length) +
+                   " characters an origin may have";
+          }
+          return fail("origin_not_canonical", std::move(msg), param);
+        }
+        break;  // no canonical form to suggest: report it as invalid
+      case origin::Verdict::invalid:
+        break;
+    }
+    std::string msg = quote(s) + " is not a valid origin";
+    msg += " (" + (c.problem.empty() ? std::string("not an http or https URL") : c.problem) + ")";
+    msg += ": an origin is a scheme, a host and an optional port, such as " + std::string(kOriginExample);
+    return fail("invalid_origin", std::move(msg), param);
+  }
+
+  Error parse_origins(const value& v, MintOptions& out) const {
+    if (Error e = check_list(v, kAllowedOrigins, "origins", "origin", limits_.max_origins)) return e;
+    std::vector<std::string> origins;
+    const array& a = v.get_array();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (Error e = check_origin(a[i], index_param(kAllowedOrigins, i))) return e;
+      const std::string_view s = a[i].get_string();
+      if (Error e = check_duplicate(origins, s, kAllowedOrigins, i)) return e;
+      origins.emplace_back(s);
+    }
+    out.allowed_origins = std::move(origins);
+    return std::nullopt;
+  }
+
+  Error parse_constraints(const value& v, MintOptions& out) const {
+    static constexpr std::array<std::string_view, 1> kConstraintFields{kRealtime};
+    static constexpr std::array<std::string_view, 1> kRealtimeFields{kMaxSessionDuration};
+    const std::string where(kConstraints);
+    if (!v.is_object()) {
+      return fail(
+          "invalid_type",
+          where + " must be an object such as {\"realtime\": {\"maxSessionDuration\": 600}}, got " + describe_wrong(v),
+          where);
+    }
+    const object& c = v.get_object();
+    if (Error e = only_known_keys(c, where, kConstraintFields)) return e;
+    const value* rt = present(c, kRealtime);
+    if (!rt) return std::nullopt;  // {} or {"realtime": null}: no constraint
+    const std::string rt_where = where + "." + std::string(kRealtime);
+    if (!rt->is_object()) {
+      return fail("invalid_type",
+                  rt_where + " must be an object such as {\"maxSessionDuration\": 600}, got " + describe_wrong(*rt),
+                  rt_where);
+    }
+    const object& r = rt->get_object();
+    if (Error e = only_known_keys(r, rt_where, kRealtimeFields)) return e;
+    const value* d = present(r, kMaxSessionDuration);
+    if (!d) return std::nullopt;
+    auto res = read_integer(*d, rt_where + "." + std::string(kMaxSessionDuration), limits_.min_session_duration,
+                            limits_.max_session_duration, "seconds");
+    if (auto* e = std::get_if<ApiError>(&res)) return std::move(*e);
+    out.max_session_duration = std::get<std::int64_t>(res);
+    return std::nullopt;
+  }
+
+  // Nesting depth of a metadata value: a scalar is 0, an object or array 1 + its deepest
+  // member. Stops descending past `limit` (the answer is then just "> limit").
+  static std::size_t depth(const value& v, std::size_t limit) {
+    if (limit == 0) return v.is_structured() ? 1 : 0;
+    std::size_t deepest = 0;
+    if (v.is_object()) {
+      for (const auto& kv : v.get_object()) deepest = std::max(deepest, depth(kv.value(), limit - 1));
+    } else if (v.is_array()) {
+      for (const value& e : v.get_array()) deepest = std::max(deepest, depth(e, limit - 1));
+    } else {
+      return 0;
+    }
+    return deepest + 1;
+  }
+
+  static bool all_finite(const value& v) {
+    if (v.is_double()) return std::isfinite(v.get_double());
+    if (v.is_object()) {
+      return std::all_of(v.get_object().begin(), v.get_object().end(),
+                         [](const auto& kv) { return all_finite(kv.value()); });
+    }
+    if (v.is_array()) return std::all_of(v.get_array().begin(), v.get_array().end(), all_finite);
+    return true;
+  }
+
+  Error parse_metadata(const value& v, MintOptions& out) const {
+    const std::string f(kMetadata);
+    if (!v.is_object()) {
+      return fail("invalid_type", f + " must be a JSON object of key-value pairs, got " + describe_wrong(v), f);
+    }
+    const std::string limits_text = "metadata may have at most " + std::to_string(limits_.max_metadata_keys) +
+                                    " top-level keys, " + std::to_string(limits_.max_metadata_depth) +
+                                    " levels of nesting and " + std::to_string(limits_.max_metadata_bytes) +
+                                    " bytes as JSON";
+    const object& m = v.get_object();
+    if (m.size() > limits_.max_metadata_keys) {
+      return fail("metadata_too_large", limits_text + "; it has " + std::to_string(m.size()) + " keys", f);
+    }
+    const std::size_t d = depth(v, limits_.max_metadata_depth);
+    if (d > limits_.max_metadata_depth) {
+      return fail(
+          "metadata_too_large",
+          limits_text + "; it is nested more than " + std::to_string(limits_.max_metadata_depth) + " levels deep", f);
+    }
+    if (!all_finite(v)) {
+      return fail("out_of_range", "metadata contains a number too large to represent", f);
+    }
+    const std::size_t bytes = boost::json::serialize(m).size();
+    if (bytes > limits_.max_metadata_bytes) {
+      return fail("metadata_too_large", limits_text + "; it is " + std::to_string(bytes) + " bytes", f);
+    }
+    out.metadata = m;
+    return std::nullopt;
+  }
+
+  const ModelExists& model_exists_;
+  const MintLimits& limits_;
+  MintEndpoint endpoint_;
+};
+
+bool json_whitespace_only(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
+}
+
+bool mentions_duplicate(std::string_view error) {
+  static constexpr std::string_view kWord = "duplicate";
+  const auto it = std::search(error.begin(), error.end(), kWord.begin(), kWord.end(),
+                              [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  return it != error.end();
+}
+
+}  // namespace
+
+std::variant<MintOptions, ApiError> parse_mint_options(std::string_view body, const ModelExists& model_exists,
+                                                       const MintLimits& limits, MintEndpoint endpoint) {
+  if (body.size() > limits.max_body_bytes) {
+    ApiError e = ApiError::invalid_request("body_too_large",
+                                           "the request body is " + std::to_string(body.size()) + " bytes; at most " +
+                                               std::to_string(limits.max_body_bytes) + " are accepted");
+    e.http_status = 413;
+    return e;
+  }
+
+  MintOptions out;
+  out.expires_in = limits.default_expires_in;
+  object empty;
+  const object* obj = &empty;
+  std::optional<value> parsed;
+  if (!json_whitespace_only(body)) {
+    json::Limits jl;
+    jl.max_bytes = limits.max_body_bytes;
+    // Deep enough for metadata's own limit (body → metadata → its levels); deeper than that
+    // is refused by the parser.
+    jl.max_depth = std::max<std::size_t>(jl.max_depth, limits.max_metadata_depth + 2);
+    json::ParseResult r = json::parse_strict(body, jl);
+    if (!r.value) {
+      // json::parse_strict reports "invalid JSON: <why>"; <why> starts "duplicate key" for
+      // a repeated member name (at any depth).
+      std::string_view why = r.error;
+      if (why.starts_with("invalid JSON: ")) why.remove_prefix(std::string_view("invalid JSON: ").size());
+      if (why.empty()) why = "malformed JSON";
+      if (mentions_duplicate(why)) {
+        return ApiError::invalid_request("duplicate_key", "the request body has a " + std::string(why) +
+                                                              ": each key may appear only once in an object");
+      }
+      return ApiError::invalid_request("invalid_json", "the request body is not valid JSON: " + std::string(why));
+    }
+    parsed = std::move(r.value);
+    if (!parsed->is_object()) {
+      return ApiError::invalid_request(
+          "invalid_body",
+          "the request body must be a JSON object of options (or empty), got " + describe_wrong(*parsed));
+    }
+    obj = &parsed->get_object();
+  }
+
+  Parser p(model_exists, limits, endpoint);
+  if (Error e = p.parse(*obj, out)) return std::move(*e);
+  return out;
+}
+
+}  // namespace bouncer::policy

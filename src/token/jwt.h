@@ -34,6 +34,10 @@ struct Claims {
 };
 
 // Header {"alg":"EdDSA","typ":"JWT","kid":kid}; returns header.payload.signature.
+// Throws std::invalid_argument when `kid` is not 1..kMaxKidLength printable ASCII characters
+// (0x21-0x7E) or when `claims` break the rules verify() enforces (non-empty strings of at most
+// 256 bytes, 0 < iat < exp < 2^40, at most 20 list entries), so it never emits a token that
+// verify() would refuse.
 std::string sign(const Claims& claims, std::string_view kid, const crypto::SecretKey& key);
 
 enum class Status {
@@ -41,7 +45,7 @@ enum class Status {
   malformed,              // length, segments, base64url, UTF-8, JSON, duplicate keys, types
   unsupported_algorithm,  // alg other than EdDSA / Ed25519, or typ other than JWT
   forbidden_header,       // crit, jwk, jku, x5u, x5c present
-  unknown_key,            // kid missing, too long, or not found
+  unknown_key,            // kid missing, not a printable-ASCII string of 1..64, or not found
   bad_signature,
   invalid_claims,         // a required claim missing or out of range
   wrong_issuer,
@@ -58,13 +62,15 @@ struct VerifyOptions {
 
 struct Verified {
   Status status = Status::malformed;
-  Claims claims;      // filled when status == ok
-  std::string kid;    // filled once the header has parsed
+  Claims claims;      // filled when status == ok (default-constructed otherwise)
+  std::string kid;    // filled once the header has parsed (if it holds a well-formed kid)
   std::string detail; // for logs and `tokens inspect`; never sent to a client
 };
 
 // Verifies structure, header, signature and claim types. Does NOT check time: expiry is a
 // separate step in admission order (DESIGN §3), see check_time().
+// The header must carry typ "JWT" exactly (absent typ is refused: RFC 8725 §3.11 explicit
+// typing) and alg "EdDSA" or "Ed25519". The payload is parsed only after the signature holds.
 Verified verify(std::string_view compact, const KeyLookup& lookup, const VerifyOptions& options);
 
 enum class TimeStatus { valid, expired, not_yet_valid };

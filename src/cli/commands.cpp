@@ -1,0 +1,355 @@
+#include "cli/commands.h"
+
+#include "admin/api_keys.h"
+#include "admin/data_dir.h"
+#include "admin/signing_keys.h"
+#include "cli/config.h"
+#include "log/log.h"
+#include "server/responses.h"
+#include "server/server.h"
+#include "token/base64url.h"
+#include "token/jwt.h"
+
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <memory>
+
+namespace bouncer::cli {
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string when(const std::optional<std::int64_t>& t) { return t ? server::rfc3339(*t) : "-"; }
+
+void setup_logging(const Config& config) {
+  log::Format format{};
+  log::Level level{};
+  log::parse_format(config.log_format, format);
+  log::parse_level(config.log_level, level);
+  log::init(format, level);
+}
+
+std::unique_ptr<store::Store> open_store(const Config& config, const admin::DataDir& dir) {
+  if (config.store != "sqlite") {
+    throw std::runtime_error("unsupported --store '" + config.store + "': this build supports 'sqlite'");
+  }
+  return store::open_sqlite(dir.database().string());
+}
+
+struct Opened {
+  admin::DataDir dir;
+  std::unique_ptr<store::Store> store;
+};
+
+Opened open_data(const Config& config) {
+  crypto::init();
+  auto dir = admin::prepare_data_dir(config.data_dir);
+  auto store = open_store(config, dir);
+  return {std::move(dir), std::move(store)};
+}
+
+// ---- serve ----
+
+void ensure_signing_key(const admin::DataDir& dir, store::Store& store) {
+  if (admin::active_signing_key(store.snapshot().signing_keys)) return;
+  const auto key = admin::create_signing_key(dir, store, unix_now());
+  log::info("signing_key_created", {{"kid", key.kid}});
+}
+
+std::optional<admin::NewApiKey> create_first_key(store::Store& store) {
+  if (!store.list_keys().empty()) return std::nullopt;
+  return admin::create_api_key(store, "default", unix_now());
+}
+
+void print_first_key(const admin::NewApiKey& key, const std::string& base_url) {
+  std::cout << "\n"
+            << "  Bouncer created your first permanent API key, \"default\" (" << key.record.id << ").\n"
+            << "  It is shown this once and stored only as a hash: copy it now.\n\n"
+            << "    " << key.secret << "\n\n"
+            << "  Mint a client token with it:\n\n"
+            << "    curl -s -X POST " << base_url << "/v1/client/tokens \\\n"
+            << "      -H 'X-API-KEY: " << key.secret << "' \\\n"
+            << "      -H 'Content-Type: application/json' -d '{\"expiresIn\": 60}'\n\n"
+            << std::flush;
+}
+
+int serve(const Config& config) {
+  auto options = to_server_options(config);
+  auto [dir, store] = open_data(config);
+  ensure_signing_key(dir, *store);
+  const auto first_key = create_first_key(*store);
+
+  auto server = std::make_unique<server::Server>(options, *store);
+  server->start();
+  if (first_key) {
+    const auto url = options.public_url.empty()
+                         ? "http://" + options.host + ":" + std::to_string(server->port())
+                         : options.public_url;
+    print_first_key(*first_key, url);
+  }
+  server->run_until_signal();
+  // Order matters: the server is stopped, then the store drains its queue (answers go to
+  // stopped executors and are dropped), then the server's memory goes.
+  store.reset();
+  server.reset();
+  return 0;
+}
+
+// ---- keys ----
+
+int keys_create(const Config& config, const std::string& name) {
+  auto [dir, store] = open_data(config);
+  const auto key = admin::create_api_key(*store, name, unix_now());
+  // The secret alone on stdout, so scripts can capture it: KEY=$(bouncer keys create --name x)
+  std::cout << key.secret << std::endl;
+  std::cerr << "Created key " << key.record.id << " (" << key.record.name
+            << "). The secret above is shown once and stored only as a hash." << std::endl;
+  log::info("key_created", {{"key_id", key.record.id}, {"name", key.record.name}});
+  return 0;
+}
+
+int keys_list(const Config& config, bool as_json) {
+  auto [dir, store] = open_data(config);
+  const auto keys = store->list_keys();
+  if (as_json) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const auto& k = keys[i];
+      if (i) out += ',';
+      out += "{\"id\":";
+      server::append_json_string(out, k.id);
+      out += ",\"name\":";
+      server::append_json_string(out, k.name);
+      out += ",\"prefix\":";
+      server::append_json_string(out, k.prefix);
+      out += ",\"createdAt\":\"" + server::rfc3339(k.created_at) + "\"";
+      out += ",\"lastUsedAt\":" + (k.last_used_at ? "\"" + server::rfc3339(*k.last_used_at) + "\"" : std::string("null"));
+      out += ",\"revokedAt\":" + (k.revoked_at ? "\"" + server::rfc3339(*k.revoked_at) + "\"" : std::string("null"));
+      out += "}";
+    }
+    std::cout << out << "]" << std::endl;
+    return 0;
+  }
+  std::cout << "ID                    NAME                 PREFIX        CREATED               LAST USED             REVOKED\n";
+  for (const auto& k : keys) {
+    // Plain ASCII so that columns line up: names are cut, not ellipsised.
+    const std::string name = k.name.size() > 20 ? k.name.substr(0, 20) : k.name;
+    char line[512];
+    std::snprintf(line, sizeof line, "%-21s %-20s %-13s %-21s %-21s %s\n", k.id.c_str(), name.c_str(),
+                  (k.prefix + "..").c_str(), server::rfc3339(k.created_at).c_str(), when(k.last_used_at).c_str(),
+                  when(k.revoked_at).c_str());
+    std::cout << line;
+  }
+  return 0;
+}
+
+int keys_revoke(const Config& config, const std::string& id, bool end_sessions) {
+  auto [dir, store] = open_data(config);
+  if (!store->revoke_key(id, unix_now(), end_sessions)) {
+    std::cerr << "error: no key with id " << id << " (see: bouncer keys list)" << std::endl;
+    return 1;
+  }
+  std::cout << "Revoked " << id << (end_sessions ? " and asked servers to end its live sessions" : "")
+            << ". Running servers refuse it within a second." << std::endl;
+  log::info("key_revoked", {{"key_id", id}, {"end_sessions", end_sessions}});
+  return 0;
+}
+
+// ---- tokens inspect ----
+
+std::string decoded_segment(std::string_view jwt, int index) {
+  std::size_t start = 0;
+  for (int i = 0; i < index; ++i) {
+    start = jwt.find('.', start);
+    if (start == std::string_view::npos) return "(missing)";
+    ++start;
+  }
+  const auto end = jwt.find('.', start);
+  const auto bytes = token::base64url_decode(jwt.substr(start, end == std::string_view::npos ? end : end - start));
+  return bytes ? *bytes : "(not base64url)";
+}
+
+int inspect_permanent_key(store::Store& store, std::string_view credential) {
+  const auto hash = crypto::hash(credential);
+  for (const auto& k : store.list_keys()) {
+    if (crypto::equal_constant_time(k.secret_hash, hash)) {
+      std::cout << "kind:    permanent key (sk_)\nid:      " << k.id << "\nname:    " << k.name
+                << "\ncreated: " << server::rfc3339(k.created_at) << "\nrevoked: " << when(k.revoked_at) << "\n"
+                << "verdict: " << (k.revoked_at ? "refused: key revoked" : "valid") << std::endl;
+      return k.revoked_at ? 1 : 0;
+    }
+  }
+  std::cout << "kind:    permanent key (sk_)\nverdict: refused: Invalid API key (no such key in this data dir)" << std::endl;
+  return 1;
+}
+
+int tokens_inspect(const Config& config, const std::string& credential) {
+  auto [dir, store] = open_data(config);
+  switch (admin::classify_credential(credential)) {
+    case admin::CredentialKind::permanent_key: return inspect_permanent_key(*store, credential);
+    case admin::CredentialKind::unknown:
+      std::cout << "verdict: refused: Invalid API key (neither an sk_ key, an ek_ key nor a JWT)" << std::endl;
+      return 1;
+    case admin::CredentialKind::client_token: break;
+  }
+  const auto jwt = admin::jwt_of(credential);
+  std::cout << "kind:    client token\nheader:  " << decoded_segment(jwt, 0) << "\nclaims:  " << decoded_segment(jwt, 1)
+            << "\n";
+
+  const auto options = to_server_options(config);
+  const auto snapshot = store->snapshot();
+  token::VerifyOptions verify_options;
+  verify_options.issuer = options.public_url.empty() ? "http://" + config.listen : options.public_url;
+  verify_options.audience = verify_options.issuer;
+  const auto verified = token::verify(
+      jwt,
+      [&](std::string_view kid) -> const crypto::PublicKey* {
+        for (const auto& k : snapshot.signing_keys) {
+          if (k.kid == kid) return &k.public_key;
+        }
+        return nullptr;
+      },
+      verify_options);
+
+  auto refuse = [](const std::string& why) {
+    std::cout << "verdict: refused: " << why << std::endl;
+    return 1;
+  };
+  if (verified.status != token::Status::ok) {
+    std::string why = "Invalid API key (" + std::string(token::to_string(verified.status)) + ": " + verified.detail + ")";
+    if (verified.status == token::Status::wrong_issuer || verified.status == token::Status::wrong_audience) {
+      why += "; expected " + verify_options.issuer + " (set --public-url to the server's)";
+    }
+    return refuse(why);
+  }
+  const auto& claims = verified.claims;
+  const auto now = unix_now();
+  std::cout << "issued:  " << server::rfc3339(claims.iat) << "\nexpires: " << server::rfc3339(claims.exp) << " ("
+            << (claims.exp > now ? "in " + std::to_string(claims.exp - now) + " s"
+                                 : std::to_string(now - claims.exp) + " s ago")
+            << ")\n";
+  std::optional<store::KeyRecord> parent;
+  for (const auto& k : snapshot.keys) {
+    if (k.id == claims.sub) parent = k;
+  }
+  std::cout << "parent:  " << claims.sub << (parent ? " (" + parent->name + ")" : " (unknown key)") << "\n";
+  if (const auto record = store->find_token(claims.jti)) {
+    std::cout << "metadata: " << (record->metadata_json.empty() ? "none" : record->metadata_json) << "\n";
+  } else {
+    std::cout << "record:  none in this data dir\n";
+  }
+  if (!parent || parent->revoked_at) return refuse("Token revoked (its parent key is revoked or unknown)");
+  switch (token::check_time(claims, now, options.leeway_seconds)) {
+    case token::TimeStatus::expired: return refuse("Token expired (no new session may start with it)");
+    case token::TimeStatus::not_yet_valid: return refuse("Invalid API key (issued in the future: check clocks)");
+    case token::TimeStatus::valid: break;
+  }
+  std::cout << "verdict: valid (a session may start if its model and Origin are in scope)" << std::endl;
+  return 0;
+}
+
+// ---- signing-keys rotate ----
+
+int signing_keys_rotate(const Config& config) {
+  auto [dir, store] = open_data(config);
+  const auto options = to_server_options(config);
+  const auto key = admin::rotate_signing_key(dir, *store, unix_now(), options.publish_grace_seconds());
+  std::cout << "New active signing key " << key.kid << ". Retired keys stay in the JWKS for "
+            << options.publish_grace_seconds() << " s, until every token they signed has expired." << std::endl;
+  log::info("signing_key_rotated", {{"kid", key.kid}});
+  return 0;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{"Bouncer: short-lived, scoped client tokens for realtime AI WebSocket sessions"};
+  app.require_subcommand(1);
+  Config config;
+  std::function<int()> action;
+  std::vector<std::unique_ptr<OptionBinder>> binders;
+  auto leaf = [&](CLI::App* cmd, bool serve_options) {
+    auto binder = std::make_unique<OptionBinder>(*cmd, config);
+    binder->add_common();
+    if (serve_options) binder->add_serve_options();
+    binders.push_back(std::move(binder));
+    return binders.back().get();
+  };
+
+  auto* serve_cmd = app.add_subcommand("serve", "Run the token service and the door");
+  auto* serve_binder = leaf(serve_cmd, true);
+  serve_cmd->callback([&] {
+    serve_binder->finish();
+    action = [&] { return serve(config); };
+  });
+
+  auto* keys = app.add_subcommand("keys", "Manage permanent API keys (sk_)");
+  keys->require_subcommand(1);
+  std::string name;
+  auto* create = keys->add_subcommand("create", "Create a key; prints its secret once");
+  create->add_option("--name", name, "A name to recognise the key by")->required();
+  auto* create_binder = leaf(create, false);
+  create->callback([&] {
+    create_binder->finish();
+    action = [&] { return keys_create(config, name); };
+  });
+  bool as_json = false;
+  auto* list = keys->add_subcommand("list", "List keys (never their secrets)");
+  list->add_flag("--json", as_json, "Print JSON");
+  auto* list_binder = leaf(list, false);
+  list->callback([&] {
+    list_binder->finish();
+    action = [&] { return keys_list(config, as_json); };
+  });
+  std::string id;
+  bool end_sessions = false;
+  auto* revoke = keys->add_subcommand("revoke", "Revoke a key: its tokens are refused within a second");
+  revoke->add_option("ID", id, "Key id (from keys list)")->required();
+  revoke->add_flag("--end-sessions", end_sessions, "Also end the live sessions of the key's tokens");
+  auto* revoke_binder = leaf(revoke, false);
+  revoke->callback([&] {
+    revoke_binder->finish();
+    action = [&] { return keys_revoke(config, id, end_sessions); };
+  });
+
+  auto* tokens = app.add_subcommand("tokens", "Client tokens");
+  tokens->require_subcommand(1);
+  std::string credential;
+  auto* inspect = tokens->add_subcommand("inspect", "Decode and verify a credential; say why it would be refused");
+  inspect->add_option("CREDENTIAL", credential, "An ek_ key, a JWT or an sk_ key")->required();
+  auto* inspect_binder = leaf(inspect, true);
+  inspect->callback([&] {
+    inspect_binder->finish();
+    action = [&] { return tokens_inspect(config, credential); };
+  });
+
+  auto* signing = app.add_subcommand("signing-keys", "Token signing keys");
+  signing->require_subcommand(1);
+  auto* rotate = signing->add_subcommand("rotate", "Make a new active signing key; old ones stay published");
+  auto* rotate_binder = leaf(rotate, false);
+  rotate->callback([&] {
+    rotate_binder->finish();
+    action = [&] { return signing_keys_rotate(config); };
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 2;
+  }
+  try {
+    setup_logging(config);
+    return action ? action() : 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  }
+}
+
+}  // namespace bouncer::cli

@@ -1,0 +1,9 @@
+// The command line (DESIGN §7): bouncer serve | keys create/list/revoke | tokens inspect |
+// signing-keys rotate. Returns the process exit code.
+#pragma once
+
+namespace bouncer::cli {
+
+int run(int argc, char** argv);
+
+}  // namespace bouncer::cli

@@ -1,0 +1,181 @@
+#include "cli/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <set>
+#include <stdexcept>
+
+namespace bouncer::cli {
+namespace {
+
+// "--data-dir" → "data_dir" (the TOML key) and "BOUNCER_DATA_DIR" (the environment name).
+std::string key_of(const std::string& flag) {
+  std::string key = flag.substr(2);
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
+
+std::string env_of(const std::string& flag) {
+  std::string env = "BOUNCER_" + key_of(flag);
+  std::transform(env.begin(), env.end(), env.begin(), [](unsigned char c) { return std::toupper(c); });
+  return env;
+}
+
+template <typename T>
+bool set_from_toml(const toml::node& node, T& field) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (auto v = node.value<std::string>()) {
+      field = *v;
+      return true;
+    }
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (auto v = node.value<double>()) {
+      field = *v;
+      return true;
+    }
+  } else {
+    if (auto v = node.value<std::int64_t>(); v && *v >= 0) {
+      field = static_cast<T>(*v);
+      return true;
+    }
+    if constexpr (std::is_signed_v<T>) {
+      if (auto v = node.value<std::int64_t>()) {
+        field = static_cast<T>(*v);
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+void load_models(const toml::table& file, Config& config) {
+  const auto* models = file["models"].as_table();
+  if (!models) {
+    if (file.contains("models")) throw std::runtime_error("config: [models] must be a table of [models.NAME] tables");
+    return;
+  }
+  for (const auto& [name, node] : *models) {
+    const auto* table = node.as_table();
+    if (!table) throw std::runtime_error("config: models." + std::string(name.str()) + " must be a table");
+    ModelConfig model;
+    if (auto upstream = (*table)["upstream"].value<std::string>()) model.upstream = *upstream;
+    config.models[std::string(name.str())] = model;
+  }
+}
+
+}  // namespace
+
+template <typename T>
+CLI::Option* OptionBinder::bind(const std::string& flag, T& field, const std::string& help) {
+  auto* opt = app_.add_option(flag, field, help)->envname(env_of(flag));
+  if (flag != "--config") {
+    file_setters_.emplace_back(opt, [&field](const void* node) {
+      return set_from_toml(*static_cast<const toml::node*>(node), field);
+    });
+  }
+  return opt;
+}
+
+void OptionBinder::add_common() {
+  bind("--data-dir", config_.data_dir, "Directory holding the database and the signing keys")->capture_default_str();
+  bind("--store", config_.store, "State engine: sqlite (embedded, in --data-dir)")->capture_default_str();
+  bind("--config", config_.config_file, "TOML configuration file (flags beat BOUNCER_* environment beats file)");
+  bind("--log-format", config_.log_format, "text or json")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+  bind("--log-level", config_.log_level, "debug, info, warn or error")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+}
+
+void OptionBinder::add_serve_options() {
+  bind("--listen", config_.listen, "HOST:PORT to listen on (port 0 picks a free one)")->capture_default_str();
+  bind("--public-url", config_.public_url,
+       "URL clients use to reach this server; the iss and aud of every token (default http://LISTEN)");
+  bind("--threads", config_.threads, "I/O threads (0 = one per core)")->capture_default_str();
+  bind("--leeway-seconds", config_.leeway_seconds, "Clock skew allowed when checking token times")->capture_default_str();
+  bind("--mint-rate-per-key", config_.mint_rate_per_key,
+       "Tokens per second each permanent key may mint (0 = unlimited); excess gets 429 + Retry-After")
+      ->capture_default_str();
+  bind("--mint-burst", config_.mint_burst, "Burst allowed above --mint-rate-per-key (0 = same as the rate)")
+      ->capture_default_str();
+  bind("--max-body-bytes", config_.max_body_bytes, "Largest request body accepted (413 above)")->capture_default_str();
+  bind("--max-header-bytes", config_.max_header_bytes, "Largest request header block accepted (431 above)")
+      ->capture_default_str();
+  bind("--max-connections", config_.max_connections, "Open client connections at most")->capture_default_str();
+}
+
+void OptionBinder::finish() {
+  if (config_.config_file.empty()) return;
+  toml::table file;
+  try {
+    file = toml::parse_file(config_.config_file);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "config file " << config_.config_file << ": " << e.description() << " at line " << e.source().begin.line;
+    throw std::runtime_error(msg.str());
+  }
+  for (auto& [opt, setter] : file_setters_) {
+    const auto key = key_of(opt->get_name());
+    const auto* node = file.get(key);
+    if (!node || opt->count() > 0) continue;  // flags and environment beat the file
+    if (!setter(node)) throw std::runtime_error("config file " + config_.config_file + ": " + key + " has the wrong type");
+  }
+  for (const auto& [key, node] : file) {
+    // Options of other sub-commands are fine in a shared file; unknown keys are typos.
+    static const std::set<std::string> all_keys{"data_dir", "store", "log_format", "log_level", "listen", "public_url",
+                                                "threads", "leeway_seconds", "mint_rate_per_key", "mint_burst",
+                                                "max_body_bytes", "max_header_bytes", "max_connections", "models"};
+    if (!all_keys.contains(std::string(key.str()))) {
+      throw std::runtime_error("config file " + config_.config_file + ": unknown setting '" + std::string(key.str()) + "'");
+    }
+  }
+  load_models(file, config_);
+}
+
+server::Options to_server_options(const Config& config) {
+  server::Options o;
+  const auto colon = config.listen.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("--listen must be HOST:PORT, got '" + config.listen + "'");
+  o.host = config.listen.substr(0, colon);
+  if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+  unsigned port = 0;
+  const auto port_text = std::string_view(config.listen).substr(colon + 1);
+  const auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || port > 65535) {
+    throw std::runtime_error("--listen port must be 0-65535, got '" + std::string(port_text) + "'");
+  }
+  o.port = static_cast<std::uint16_t>(port);
+  o.public_url = config.public_url;
+  while (!o.public_url.empty() && o.public_url.back() == '/') o.public_url.pop_back();
+  if (!o.public_url.empty() && !o.public_url.starts_with("http://") && !o.public_url.starts_with("https://")) {
+    throw std::runtime_error("--public-url must start with http:// or https://, got '" + config.public_url + "'");
+  }
+  o.threads = config.threads;
+  if (config.leeway_seconds < 0 || config.leeway_seconds > 600) {
+    throw std::runtime_error("--leeway-seconds must be between 0 and 600");
+  }
+  o.leeway_seconds = config.leeway_seconds;
+  if (config.mint_rate_per_key < 0 || config.mint_burst < 0) throw std::runtime_error("mint rate and burst must be >= 0");
+  o.mint_rate_per_key = config.mint_rate_per_key;
+  o.mint_burst = config.mint_burst;
+  if (config.max_body_bytes < 1024 || config.max_body_bytes > 16 * 1024 * 1024) {
+    throw std::runtime_error("--max-body-bytes must be between 1024 and 16777216");
+  }
+  o.mint_limits.max_body_bytes = config.max_body_bytes;
+  if (config.max_header_bytes < 1024 || config.max_header_bytes > 1024 * 1024) {
+    throw std::runtime_error("--max-header-bytes must be between 1024 and 1048576");
+  }
+  o.max_header_bytes = config.max_header_bytes;
+  if (config.max_connections < 1) throw std::runtime_error("--max-connections must be at least 1");
+  o.max_connections = config.max_connections;
+  o.data_dir.root = config.data_dir;
+  o.models = kBuiltinModels;
+  for (const auto& [name, model] : config.models) {
+    if (std::find(o.models.begin(), o.models.end(), name) == o.models.end()) o.models.push_back(name);
+  }
+  return o;
+}
+
+}  // namespace bouncer::cli

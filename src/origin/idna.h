@@ -1,0 +1,18 @@
+// The URL Standard's "domain to ASCII" with beStrict = false
+// (https://url.spec.whatwg.org/#concept-domain-to-ascii): UTS #46 ToASCII with CheckHyphens,
+// UseSTD3ASCIIRules and VerifyDnsLength off, CheckBidi and CheckJoiners on, nontransitional.
+// Internal to bouncer_origin.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bouncer::origin::detail {
+
+// `domain` must be valid UTF-8 (the caller has percent-decoded it). Returns the ASCII form
+// (lower-case, non-ASCII labels as "xn--" punycode) or std::nullopt for failure, including
+// an empty result. Does not check forbidden domain code points: the host parser does.
+std::optional<std::string> domain_to_ascii(std::string_view domain);
+
+}  // namespace bouncer::origin::detail

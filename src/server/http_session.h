@@ -1,0 +1,49 @@
+// One HTTP/1.1 connection: read a request (bounded header and body), route it, write the
+// answer, repeat while keep-alive. The session owns itself through shared_from_this().
+#pragma once
+
+#include "server/options.h"
+#include "server/routes.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+namespace bouncer::server {
+
+// Counts what is alive, so shutdown knows when the last request has been answered.
+struct Gauges {
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> requests_in_flight{0};
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(boost::asio::ip::tcp::socket socket, const Options& options, Router& router, Gauges& gauges);
+  ~HttpSession();
+
+  void run();
+
+ private:
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void do_write(Response response);
+  void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
+  void do_close();
+  void reply_and_close(const policy::ApiError& error);
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<Response> response_;
+  const Options& options_;
+  Router& router_;
+  Gauges& gauges_;
+};
+
+}  // namespace bouncer::server

@@ -1,0 +1,241 @@
+#include "server/mint.h"
+
+#include "admin/api_keys.h"
+#include "log/log.h"
+#include "token/jwt.h"
+
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <variant>
+
+namespace bouncer::server {
+namespace {
+
+using policy::ApiError;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+ApiError authentication_error(std::string code, std::string message) {
+  return {401, "authentication_error", std::move(code), std::move(message), {}};
+}
+
+ApiError permission_error(std::string code, std::string message) {
+  return {403, "permission_error", std::move(code), std::move(message), {}};
+}
+
+// The credential from `X-API-KEY: sk_…` or `Authorization: Bearer sk_…`.
+std::string_view presented_key(const Request& request) {
+  if (const auto it = request.find("X-API-KEY"); it != request.end()) return it->value();
+  if (const auto it = request.find(http::field::authorization); it != request.end()) {
+    std::string_view value = it->value();
+    constexpr std::string_view bearer = "Bearer ";
+    if (value.size() > bearer.size() &&
+        std::equal(bearer.begin(), bearer.end(), value.begin(),
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); })) {
+      return value.substr(bearer.size());
+    }
+  }
+  return {};
+}
+
+std::variant<store::KeyRecord, ApiError> authenticate(const Request& request, const State& state) {
+  const auto credential = presented_key(request);
+  if (credential.empty()) {
+    return authentication_error("missing_api_key",
+                                "Missing API key: send your permanent key in the X-API-KEY header (or Authorization: Bearer)");
+  }
+  switch (admin::classify_credential(credential)) {
+    case admin::CredentialKind::client_token:
+      return permission_error("client_token_cannot_mint",
+                              "Client tokens (ek_…) have limited scope and cannot mint tokens: use a permanent sk_ key");
+    case admin::CredentialKind::unknown:
+      return authentication_error("invalid_api_key", "Invalid API key");
+    case admin::CredentialKind::permanent_key:
+      break;
+  }
+  const auto* key = state.find_key_by_secret(credential);
+  if (!key) return authentication_error("invalid_api_key", "Invalid API key");
+  if (key->revoked_at) return permission_error("api_key_revoked", "This API key has been revoked");
+  return *key;
+}
+
+bool is_json_content_type(std::string_view value) {
+  const auto semi = value.find(';');
+  auto type = value.substr(0, semi);
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  return std::equal(type.begin(), type.end(), std::string_view("application/json").begin(),
+                    std::string_view("application/json").end(),
+                    [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+}
+
+bool body_is_blank(std::string_view body) {
+  return body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+void append_string_array(std::string& out, const std::vector<std::string>& items) {
+  out += '[';
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, items[i]);
+  }
+  out += ']';
+}
+
+// {"models":[…],"origins":[…]} or null — the shape the response and the token record share.
+std::string permissions_json(const policy::MintOptions& o) {
+  if (!o.allowed_models && !o.allowed_origins) return "null";
+  std::string out = "{";
+  if (o.allowed_models) {
+    out += "\"models\":";
+    append_string_array(out, *o.allowed_models);
+  }
+  if (o.allowed_origins) {
+    if (o.allowed_models) out += ',';
+    out += "\"origins\":";
+    append_string_array(out, *o.allowed_origins);
+  }
+  return out + "}";
+}
+
+std::string constraints_json(const policy::MintOptions& o) {
+  if (!o.max_session_duration) return "null";
+  return "{\"realtime\":{\"maxSessionDuration\":" + std::to_string(*o.max_session_duration) + "}}";
+}
+
+std::string scopes_json(const policy::MintOptions& o) {
+  std::string out = "{";
+  auto add = [&](std::string_view name, const std::string& value) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    out += name;
+    out += "\":";
+    out += value;
+  };
+  if (o.allowed_models) {
+    std::string v;
+    append_string_array(v, *o.allowed_models);
+    add("models", v);
+  }
+  if (o.allowed_origins) {
+    std::string v;
+    append_string_array(v, *o.allowed_origins);
+    add("origins", v);
+  }
+  if (o.max_session_duration) add("maxSessionDuration", std::to_string(*o.max_session_duration));
+  return out + "}";
+}
+
+// Written without a JSON DOM: this is the hot path of minting.
+std::string mint_answer(const std::string& jwt, std::int64_t expires_at, const policy::MintOptions& o) {
+  std::string out;
+  out.reserve(jwt.size() * 2 + 256);
+  out += "{\"kind\":\"token\",\"apiKey\":\"";
+  out += admin::kClientKeyPrefix;
+  out += jwt;  // base64url and dots: nothing to escape
+  out += "\",\"token\":\"";
+  out += jwt;
+  out += "\",\"expiresAt\":\"";
+  out += rfc3339(expires_at);
+  out += "\",\"permissions\":";
+  out += permissions_json(o);
+  out += ",\"constraints\":";
+  out += constraints_json(o);
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+Minter::Minter(const Options& options, StateCache& cache, store::Store& store)
+    : options_(options),
+      cache_(cache),
+      store_(store),
+      limiter_(options.mint_rate_per_key, options.mint_burst),
+      model_exists_([this](std::string_view name) {
+        return std::find(options_.models.begin(), options_.models.end(), name) != options_.models.end();
+      }){}
+
+void Minter::handle(const Request& request, std::function<void(Response)> respond) {
+  const auto version = request.version();
+  const bool keep_alive = request.keep_alive();
+  auto refuse = [&](const ApiError& error, std::string_view key_id = {}) {
+    log::debug("mint_refused", {{"status", error.http_status}, {"code", error.code}, {"key_id", key_id}});
+    respond(error_response(error, version, keep_alive));
+  };
+
+  const auto state = cache_.current();
+  auto auth = authenticate(request, *state);
+  if (auto* error = std::get_if<ApiError>(&auth)) return refuse(*error);
+  const auto key = std::get<store::KeyRecord>(std::move(auth));
+
+  if (const auto wait = limiter_.acquire(key.id); wait > 0) {
+    auto response = error_response({429, "rate_limit_error", "rate_limited",
+                                    "Too many tokens minted with this key: retry after " + std::to_string(wait) + " s", {}},
+                                   version, keep_alive);
+    response.set(http::field::retry_after, std::to_string(wait));
+    log::debug("mint_refused", {{"status", 429}, {"code", "rate_limited"}, {"key_id", key.id}});
+    return respond(std::move(response));
+  }
+
+  const std::string_view body = request.body();
+  if (!body_is_blank(body)) {
+    const auto ct = request.find(http::field::content_type);
+    if (ct == request.end() || !is_json_content_type(ct->value())) {
+      return refuse({415, "invalid_request_error", "unsupported_media_type",
+                     "The request body must be JSON: send Content-Type: application/json", {}},
+                    key.id);
+    }
+  }
+
+  auto parsed = policy::parse_mint_options(body, model_exists_, options_.mint_limits);
+  if (auto* error = std::get_if<ApiError>(&parsed)) return refuse(*error, key.id);
+  const auto opts = std::get<policy::MintOptions>(std::move(parsed));
+
+  if (!state->active_key) {
+    return refuse({503, "api_error", "no_signing_key", "The server has no active signing key", {}}, key.id);
+  }
+
+  const auto now = unix_now();
+  token::Claims claims;
+  claims.iss = options_.public_url;
+  claims.aud = options_.public_url;
+  claims.sub = key.id;
+  claims.jti = crypto::random_base64url(16);
+  claims.iat = now;
+  claims.exp = now + opts.expires_in;
+  claims.models = opts.allowed_models;
+  claims.origins = opts.allowed_origins;
+  claims.max_session_duration = opts.max_session_duration;
+  auto jwt = token::sign(claims, state->active_kid, *state->active_key);
+
+  store::TokenRecord record;
+  record.jti = claims.jti;
+  record.key_id = key.id;
+  record.kid = state->active_kid;
+  record.issued_at = claims.iat;
+  record.expires_at = claims.exp;
+  record.scopes_json = scopes_json(opts);
+  if (opts.metadata) record.metadata_json = boost::json::serialize(*opts.metadata);
+
+  cache_.touch(key.id, now);
+  auto answer = mint_answer(jwt, claims.exp, opts);
+  // Nothing is answered before the record is durable (DESIGN §5).
+  store_.record_token(std::move(record), [respond = std::move(respond), answer = std::move(answer), version, keep_alive,
+                                          key_id = key.id, jti = claims.jti](std::error_code ec) mutable {
+    if (ec) {
+      log::error("mint_not_recorded", {{"key_id", key_id}, {"jti", jti}, {"error", ec.message()}});
+      respond(error_response({503, "api_error", "store_unavailable",
+                              "The token could not be stored; nothing was issued. Retry shortly", {}},
+                             version, keep_alive));
+      return;
+    }
+    log::debug("minted", {{"key_id", key_id}, {"jti", jti}});
+    respond(json_response(http::status::ok, std::move(answer), version, keep_alive));
+  });
+}
+
+}  // namespace bouncer::server

@@ -1,0 +1,40 @@
+// The server's slice of the configuration, validated by cli/config before it gets here.
+#pragma once
+
+#include "admin/data_dir.h"
+#include "log/log.h"
+#include "policy/mint_options.h"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bouncer::server {
+
+struct Options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string public_url;  // iss and aud of every token; "http://HOST:PORT" when not set
+  admin::DataDir data_dir;
+  unsigned threads = 0;  // io_contexts; 0 = one per core
+
+  std::int64_t leeway_seconds = 30;  // clock skew allowed on exp / iat
+  policy::MintLimits mint_limits;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_connections = 10000;
+  std::chrono::seconds read_timeout{30};
+
+  double mint_rate_per_key = 0;  // mints per second per permanent key; 0 = unlimited
+  double mint_burst = 0;         // bucket size; 0 = same as the rate (at least 1)
+
+  std::vector<std::string> models;  // names of the models this server serves
+
+  std::chrono::milliseconds state_poll_interval{200};  // revocations reach us within this
+  std::chrono::seconds shutdown_grace{10};
+
+  // How long a retired signing key stays published: the longest token lifetime + leeway.
+  std::int64_t publish_grace_seconds() const { return mint_limits.max_expires_in + leeway_seconds + 60; }
+};
+
+}  // namespace bouncer::server

@@ -1,0 +1,51 @@
+#include "server/responses.h"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+#include <array>
+#include <ctime>
+
+namespace bouncer::server {
+
+Response json_response(http::status status, std::string body, unsigned version, bool keep_alive) {
+  Response res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+}
+
+Response error_response(const policy::ApiError& error, unsigned version, bool keep_alive) {
+  std::string body = "{\"error\":{\"type\":";
+  append_json_string(body, error.type);
+  body += ",\"code\":";
+  append_json_string(body, error.code);
+  body += ",\"message\":";
+  append_json_string(body, error.message);
+  body += ",\"param\":";
+  if (error.param.empty()) {
+    body += "null";
+  } else {
+    append_json_string(body, error.param);
+  }
+  body += "}}";
+  return json_response(static_cast<http::status>(error.http_status), std::move(body), version, keep_alive);
+}
+
+std::string rfc3339(std::int64_t unix_seconds) {
+  const std::time_t t = unix_seconds;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::array<char, 32> buf{};
+  std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf.data();
+}
+
+}  // namespace bouncer::server

@@ -1,0 +1,59 @@
+#include "server/routes.h"
+
+#include <array>
+
+namespace bouncer::server {
+namespace {
+
+struct Route {
+  std::string_view path;
+  http::verb method;
+};
+
+// Every path the API knows, with its one method; a known path with another method is a 405.
+constexpr std::array kRoutes{
+    Route{"/v1/client/tokens", http::verb::post},
+    Route{"/.well-known/jwks.json", http::verb::get},
+    Route{"/healthz", http::verb::get},
+};
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+}  // namespace
+
+Router::Router(const Options& options, StateCache& cache, store::Store& store)
+    : cache_(cache), minter_(options, cache, store) {}
+
+void Router::handle(const Request& request, std::function<void(Response)> respond) {
+  const auto version = request.version();
+  const bool keep_alive = request.keep_alive();
+  const auto path = path_of(request.target());
+
+  const Route* route = nullptr;
+  for (const auto& r : kRoutes) {
+    if (r.path == path) route = &r;
+  }
+  if (!route) {
+    return respond(error_response({404, "invalid_request_error", "not_found", "No such endpoint", {}}, version, keep_alive));
+  }
+  const bool head_for_get = route->method == http::verb::get && request.method() == http::verb::head;
+  if (request.method() != route->method && !head_for_get) {
+    auto res = error_response({405, "invalid_request_error", "method_not_allowed",
+                               std::string(path) + " accepts " + std::string(http::to_string(route->method)) + " only", {}},
+                              version, keep_alive);
+    res.set(http::field::allow, http::to_string(route->method));
+    return respond(std::move(res));
+  }
+
+  if (path == "/v1/client/tokens") return minter_.handle(request, std::move(respond));
+  if (path == "/.well-known/jwks.json") {
+    auto res = json_response(http::status::ok, cache_.current()->jwks_json, version, keep_alive);
+    // Short cache: a freshly rotated key signs at once, and JOSE libraries (jose's
+    // createRemoteJWKSet among them) refetch the set when they meet an unknown kid anyway.
+    res.set(http::field::cache_control, "public, max-age=30");
+    return respond(std::move(res));
+  }
+  return respond(json_response(http::status::ok, "{\"status\":\"ok\"}", version, keep_alive));
+}
+
+}  // namespace bouncer::server

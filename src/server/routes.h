@@ -1,0 +1,25 @@
+// HTTP routing: which handler answers which method and path.
+#pragma once
+
+#include "server/mint.h"
+#include "server/options.h"
+#include "server/responses.h"
+#include "server/state.h"
+
+#include <functional>
+
+namespace bouncer::server {
+
+class Router {
+ public:
+  Router(const Options& options, StateCache& cache, store::Store& store);
+
+  // Calls `respond` exactly once, possibly from another thread.
+  void handle(const Request& request, std::function<void(Response)> respond);
+
+ private:
+  StateCache& cache_;
+  Minter minter_;
+};
+
+}  // namespace bouncer::server

@@ -1,0 +1,123 @@
+#include "server/server.h"
+
+#include "log/log.h"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/socket_base.hpp>
+
+#include <sys/socket.h>
+
+#include <chrono>
+
+namespace bouncer::server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+}  // namespace
+
+Server::Server(Options options, store::Store& store)
+    : options_(std::move(options)),
+      store_(store),
+      cache_(store_, options_.data_dir, options_.state_poll_interval),
+      router_(options_, cache_, store_) {}
+
+Server::~Server() { shutdown(); }
+
+void Server::open_acceptor(Worker& worker, const tcp::endpoint& endpoint) {
+  auto acceptor = std::make_unique<tcp::acceptor>(worker.ioc);
+  boost::system::error_code ec;
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->set_option(reuse_port(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + endpoint.address().to_string() + ":" +
+                             std::to_string(endpoint.port()) + ": " + ec.message());
+  }
+  worker.acceptor = std::move(acceptor);
+}
+
+void Server::do_accept(Worker& worker) {
+  worker.acceptor->async_accept(worker.ioc, [this, &worker](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    if (!ec) {
+      if (gauges_.connections >= options_.max_connections) {
+        // Over the limit: closing at once is kinder to the process than queueing forever.
+        log::warn("connection_refused", {{"reason", "max_connections"}, {"limit", options_.max_connections}});
+      } else {
+        std::make_shared<HttpSession>(std::move(socket), options_, router_, gauges_)->run();
+      }
+    } else {
+      log::warn("accept_failed", {{"error", ec.message()}});
+    }
+    do_accept(worker);
+  });
+}
+
+void Server::start() {
+  cache_.start();
+  const auto threads = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(options_.host, ec);
+  if (ec) throw std::runtime_error("invalid listen address " + options_.host + ": " + ec.message());
+
+  tcp::endpoint endpoint(address, options_.port);
+  for (unsigned i = 0; i < threads; ++i) {
+    auto worker = std::make_unique<Worker>();
+    open_acceptor(*worker, endpoint);
+    // With port 0 the first acceptor picks the port; the others join it.
+    endpoint.port(worker->acceptor->local_endpoint().port());
+    workers_.push_back(std::move(worker));
+  }
+  port_ = endpoint.port();
+  if (options_.public_url.empty()) options_.public_url = "http://" + options_.host + ":" + std::to_string(port_);
+  for (auto& w : workers_) {
+    do_accept(*w);
+    w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
+  }
+  log::info("listening", {{"address", options_.host + ":" + std::to_string(port_)},
+                          {"threads", static_cast<std::int64_t>(threads)},
+                          {"public_url", options_.public_url}});
+}
+
+void Server::run_until_signal() {
+  net::io_context signals_ioc;
+  net::signal_set signals(signals_ioc, SIGINT, SIGTERM);
+  signals.async_wait([](boost::system::error_code, int signal) {
+    log::info("shutdown_requested", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
+  });
+  signals_ioc.run();
+  shutdown();
+}
+
+void Server::shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& w : workers_) {
+    net::post(w->ioc, [&w] {
+      boost::system::error_code ignored;
+      if (w->acceptor) w->acceptor->close(ignored);
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
+  while (gauges_.requests_in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (gauges_.requests_in_flight > 0) {
+    log::warn("shutdown_grace_expired", {{"requests_in_flight", gauges_.requests_in_flight.load()}});
+  }
+  for (auto& w : workers_) w->ioc.stop();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  cache_.stop();
+  log::info("stopped");
+}
+
+}  // namespace bouncer::server

@@ -1,0 +1,57 @@
+// The listening server: one io_context per thread, each with its own SO_REUSEPORT
+// acceptor on the same port, so the kernel spreads connections and no lock is shared
+// between threads on the accept path.
+#pragma once
+
+#include "server/http_session.h"
+#include "server/options.h"
+#include "server/routes.h"
+#include "server/state.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace bouncer::server {
+
+class Server {
+ public:
+  Server(Options options, store::Store& store);
+  ~Server();
+
+  // Loads the state cache, binds every acceptor and starts the threads. Throws
+  // std::runtime_error when the address cannot be bound.
+  void start();
+  std::uint16_t port() const { return port_; }
+
+  // Blocks until SIGINT or SIGTERM, then shuts down gracefully.
+  void run_until_signal();
+
+  // Stops accepting, waits (at most options.shutdown_grace) for requests in flight to be
+  // answered, then stops the threads and the state cache.
+  void shutdown();
+
+ private:
+  struct Worker {
+    boost::asio::io_context ioc{1};
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    std::thread thread;
+  };
+
+  void open_acceptor(Worker& worker, const boost::asio::ip::tcp::endpoint& endpoint);
+  void do_accept(Worker& worker);
+
+  Options options_;
+  store::Store& store_;
+  StateCache cache_;
+  Router router_;
+  Gauges gauges_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace bouncer::server

@@ -1,0 +1,86 @@
+// The server's read-mostly view of the store: permanent keys by secret hash, public
+// signing keys by kid, the active private signing key and the JWKS document. Readers take
+// an immutable snapshot with one atomic load (never a lock on the hot path); one sync
+// thread rebuilds it whenever the store's state_version changes (another process revoked
+// a key, rotated a signing key…), and flushes last-use times.
+#pragma once
+
+#include "admin/data_dir.h"
+#include "crypto/crypto.h"
+#include "store/store.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+namespace bouncer::server {
+
+struct DigestHash {
+  std::size_t operator()(const crypto::Digest& d) const noexcept {
+    std::size_t h;
+    std::memcpy(&h, d.data(), sizeof h);  // the digest is already uniformly random
+    return h;
+  }
+};
+
+struct State {
+  std::uint64_t version = 0;
+  std::unordered_map<crypto::Digest, store::KeyRecord, DigestHash> keys_by_hash;
+  std::unordered_map<std::string, crypto::PublicKey> public_keys;  // published kid → key
+  std::string active_kid;
+  std::shared_ptr<const crypto::SecretKey> active_key;
+  std::string jwks_json;
+
+  // The permanent key whose secret is `secret`, or nullptr.
+  const store::KeyRecord* find_key_by_secret(std::string_view secret) const;
+  const crypto::PublicKey* find_public_key(std::string_view kid) const;
+};
+
+class StateCache {
+ public:
+  StateCache(store::Store& store, admin::DataDir data_dir, std::chrono::milliseconds poll_interval);
+  ~StateCache();
+  StateCache(const StateCache&) = delete;
+  StateCache& operator=(const StateCache&) = delete;
+
+  // Loads the first snapshot (throws if the active signing key cannot be loaded) and
+  // starts the sync thread.
+  void start();
+  void stop();
+
+  std::shared_ptr<const State> current() const { return state_.load(std::memory_order_acquire); }
+
+  // Remembers that a key was used; written to the store by the sync thread.
+  void touch(const std::string& key_id, std::int64_t now);
+
+  // Rebuilds now (tests, and after this process changed the store itself).
+  void refresh();
+
+ private:
+  void run();
+  std::shared_ptr<const State> build(const store::Snapshot& snapshot, const State* previous) const;
+  void flush_touches();
+  void purge_old_token_records();
+
+  store::Store& store_;
+  admin::DataDir data_dir_;
+  std::chrono::milliseconds poll_interval_;
+  std::atomic<std::shared_ptr<const State>> state_;
+
+  std::mutex touch_mutex_;
+  std::unordered_map<std::string, std::int64_t> touched_;
+
+  std::mutex run_mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+  std::int64_t last_jwks_minute_ = 0;
+};
+
+}  // namespace bouncer::server

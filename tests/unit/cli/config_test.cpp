@@ -1,0 +1,135 @@
+#include "cli/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace bouncer::cli {
+namespace {
+
+class ConfigPrecedence : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    file_ = std::filesystem::temp_directory_path() / ("bouncer-config-" + std::to_string(::getpid()) + ".toml");
+    ::unsetenv("BOUNCER_LISTEN");
+    ::unsetenv("BOUNCER_THREADS");
+  }
+  void TearDown() override {
+    std::filesystem::remove(file_);
+    ::unsetenv("BOUNCER_LISTEN");
+    ::unsetenv("BOUNCER_THREADS");
+  }
+  void write_file(const std::string& text) { std::ofstream(file_) << text; }
+
+  Config parse(const std::string& args) {
+    Config config;
+    CLI::App app;
+    OptionBinder binder(app, config);
+    binder.add_common();
+    binder.add_serve_options();
+    app.parse(args, false);
+    binder.finish();
+    return config;
+  }
+
+  std::filesystem::path file_;
+};
+
+// flags beat env beat file beat defaults (DESIGN §7), option by option.
+TEST_F(ConfigPrecedence, FlagsBeatEnvBeatFile) {
+  write_file("listen = \"127.0.0.1:1111\"\nthreads = 3\nleeway_seconds = 5\n");
+  ::setenv("BOUNCER_LISTEN", "127.0.0.1:2222", 1);
+  ::setenv("BOUNCER_THREADS", "4", 1);
+  const auto c = parse("--config " + file_.string() + " --listen 127.0.0.1:3333");
+  EXPECT_EQ(c.listen, "127.0.0.1:3333");  // flag
+  EXPECT_EQ(c.threads, 4u);               // env
+  EXPECT_EQ(c.leeway_seconds, 5);         // file
+  EXPECT_EQ(c.max_connections, 10000u);   // default
+}
+
+TEST_F(ConfigPrecedence, EnvBeatsFile) {
+  write_file("listen = \"127.0.0.1:1111\"\n");
+  ::setenv("BOUNCER_LISTEN", "127.0.0.1:2222", 1);
+  EXPECT_EQ(parse("--config " + file_.string()).listen, "127.0.0.1:2222");
+}
+
+TEST_F(ConfigPrecedence, FileBeatsDefault) {
+  write_file("listen = \"127.0.0.1:1111\"\n");
+  EXPECT_EQ(parse("--config " + file_.string()).listen, "127.0.0.1:1111");
+}
+
+TEST_F(ConfigPrecedence, ConfigFileNamedByEnvironment) {
+  write_file("listen = \"127.0.0.1:1111\"\n");
+  ::setenv("BOUNCER_CONFIG", file_.c_str(), 1);
+  const auto c = parse("");
+  ::unsetenv("BOUNCER_CONFIG");
+  EXPECT_EQ(c.listen, "127.0.0.1:1111");
+}
+
+TEST_F(ConfigPrecedence, UnknownSettingIsAnError) {
+  write_file("lisen = \"127.0.0.1:1111\"\n");
+  try {
+    parse("--config " + file_.string());
+    FAIL() << "typo accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown setting 'lisen'"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ConfigPrecedence, WrongTypeAndSyntaxErrorsNameTheProblem) {
+  write_file("threads = \"many\"\n");
+  EXPECT_THROW(parse("--config " + file_.string()), std::runtime_error);
+  write_file("listen = \n");
+  try {
+    parse("--config " + file_.string());
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 1"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ConfigPrecedence, ModelsComeFromTables) {
+  write_file("[models.gpt-realtime]\nupstream = \"ws://127.0.0.1:9000/\"\n");
+  const auto c = parse("--config " + file_.string());
+  ASSERT_EQ(c.models.count("gpt-realtime"), 1u);
+  EXPECT_EQ(c.models.at("gpt-realtime").upstream, "ws://127.0.0.1:9000/");
+  const auto o = to_server_options(c);
+  EXPECT_EQ(o.models, (std::vector<std::string>{"echo", "demo", "gpt-realtime"}));
+}
+
+TEST(ServerOptions, ListenAddressForms) {
+  Config c;
+  c.listen = "0.0.0.0:0";
+  EXPECT_EQ(to_server_options(c).port, 0);
+  c.listen = "[::1]:8443";
+  const auto o = to_server_options(c);
+  EXPECT_EQ(o.host, "::1");
+  EXPECT_EQ(o.port, 8443);
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:65536", "127.0.0.1:x", "127.0.0.1:"}) {
+    c.listen = bad;
+    EXPECT_THROW(to_server_options(c), std::runtime_error) << bad;
+  }
+}
+
+TEST(ServerOptions, BoundsAreChecked) {
+  Config c;
+  c.leeway_seconds = -1;
+  EXPECT_THROW(to_server_options(c), std::runtime_error);
+  c = {};
+  c.max_body_bytes = 100;
+  EXPECT_THROW(to_server_options(c), std::runtime_error);
+  c = {};
+  c.public_url = "ftp://x";
+  EXPECT_THROW(to_server_options(c), std::runtime_error);
+  c = {};
+  c.public_url = "https://bouncer.example.com/";
+  EXPECT_EQ(to_server_options(c).public_url, "https://bouncer.example.com");
+  c = {};
+  c.mint_rate_per_key = -1;
+  EXPECT_THROW(to_server_options(c), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace bouncer::cli
