@@ -268,22 +268,28 @@ int signing_keys_rotate(const Config& config) {
 int run(int argc, char** argv) {
   CLI::App app{"Bouncer: short-lived, scoped client tokens for realtime AI WebSocket sessions"};
   app.require_subcommand(1);
-  Config config;
-  std::function<int()> action;
+  // Each sub-command binds its own Config: CLI11 reads BOUNCER_* for every sub-command,
+  // run or not, and a shared Config would let one that did not run overwrite the flags of
+  // the one that did. `ran` points at the one that ran.
+  std::vector<std::unique_ptr<Config>> configs;
   std::vector<std::unique_ptr<OptionBinder>> binders;
+  Config* ran = nullptr;
+  std::function<int()> action;
   auto leaf = [&](CLI::App* cmd, bool serve_options) {
-    auto binder = std::make_unique<OptionBinder>(*cmd, config);
+    configs.push_back(std::make_unique<Config>());
+    auto binder = std::make_unique<OptionBinder>(*cmd, *configs.back());
     binder->add_common();
     if (serve_options) binder->add_serve_options();
     binders.push_back(std::move(binder));
-    return binders.back().get();
+    return std::pair{binders.back().get(), configs.back().get()};
   };
 
   auto* serve_cmd = app.add_subcommand("serve", "Run the token service and the door");
-  auto* serve_binder = leaf(serve_cmd, true);
+  auto [serve_binder, serve_config] = leaf(serve_cmd, true);
   serve_cmd->callback([&] {
     serve_binder->finish();
-    action = [&] { return serve(config); };
+    ran = serve_config;
+    action = [&, serve_config = serve_config] { return serve(*serve_config); };
   });
 
   auto* keys = app.add_subcommand("keys", "Manage permanent API keys (sk_)");
@@ -291,28 +297,31 @@ int run(int argc, char** argv) {
   std::string name;
   auto* create = keys->add_subcommand("create", "Create a key; prints its secret once");
   create->add_option("--name", name, "A name to recognise the key by")->required();
-  auto* create_binder = leaf(create, false);
+  auto [create_binder, create_config] = leaf(create, false);
   create->callback([&] {
     create_binder->finish();
-    action = [&] { return keys_create(config, name); };
+    ran = create_config;
+    action = [&, create_config = create_config] { return keys_create(*create_config, name); };
   });
   bool as_json = false;
   auto* list = keys->add_subcommand("list", "List keys (never their secrets)");
   list->add_flag("--json", as_json, "Print JSON");
-  auto* list_binder = leaf(list, false);
+  auto [list_binder, list_config] = leaf(list, false);
   list->callback([&] {
     list_binder->finish();
-    action = [&] { return keys_list(config, as_json); };
+    ran = list_config;
+    action = [&, list_config = list_config] { return keys_list(*list_config, as_json); };
   });
   std::string id;
   bool end_sessions = false;
   auto* revoke = keys->add_subcommand("revoke", "Revoke a key: its tokens are refused within a second");
   revoke->add_option("ID", id, "Key id (from keys list)")->required();
   revoke->add_flag("--end-sessions", end_sessions, "Also end the live sessions of the key's tokens");
-  auto* revoke_binder = leaf(revoke, false);
+  auto [revoke_binder, revoke_config] = leaf(revoke, false);
   revoke->callback([&] {
     revoke_binder->finish();
-    action = [&] { return keys_revoke(config, id, end_sessions); };
+    ran = revoke_config;
+    action = [&, revoke_config = revoke_config] { return keys_revoke(*revoke_config, id, end_sessions); };
   });
 
   auto* tokens = app.add_subcommand("tokens", "Client tokens");
@@ -320,19 +329,21 @@ int run(int argc, char** argv) {
   std::string credential;
   auto* inspect = tokens->add_subcommand("inspect", "Decode and verify a credential; say why it would be refused");
   inspect->add_option("CREDENTIAL", credential, "An ek_ key, a JWT or an sk_ key")->required();
-  auto* inspect_binder = leaf(inspect, true);
+  auto [inspect_binder, inspect_config] = leaf(inspect, true);
   inspect->callback([&] {
     inspect_binder->finish();
-    action = [&] { return tokens_inspect(config, credential); };
+    ran = inspect_config;
+    action = [&, inspect_config = inspect_config] { return tokens_inspect(*inspect_config, credential); };
   });
 
   auto* signing = app.add_subcommand("signing-keys", "Token signing keys");
   signing->require_subcommand(1);
   auto* rotate = signing->add_subcommand("rotate", "Make a new active signing key; old ones stay published");
-  auto* rotate_binder = leaf(rotate, false);
+  auto [rotate_binder, rotate_config] = leaf(rotate, false);
   rotate->callback([&] {
     rotate_binder->finish();
-    action = [&] { return signing_keys_rotate(config); };
+    ran = rotate_config;
+    action = [&, rotate_config = rotate_config] { return signing_keys_rotate(*rotate_config); };
   });
 
   try {
@@ -344,8 +355,9 @@ int run(int argc, char** argv) {
     return 2;
   }
   try {
-    setup_logging(config);
-    return action ? action() : 0;
+    if (!ran || !action) return 0;
+    setup_logging(*ran);
+    return action();
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 1;

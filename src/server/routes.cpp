@@ -45,6 +45,15 @@ void Router::handle(const Request& request, std::function<void(Response)> respon
     return respond(std::move(res));
   }
 
+  if (head_for_get) {
+    // HEAD: the GET answer's headers, Content-Length included, and no body (RFC 9110 §9.3.2).
+    respond = [respond = std::move(respond)](Response res) {
+      const auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
+      respond(std::move(res));
+    };
+  }
   if (path == "/v1/client/tokens") return minter_.handle(request, std::move(respond));
   if (path == "/.well-known/jwks.json") {
     auto res = json_response(http::status::ok, cache_.current()->jwks_json, version, keep_alive);

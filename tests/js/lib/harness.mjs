@@ -15,7 +15,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const JS_ROOT = path.resolve(here, '..');
 export const REPO_ROOT = path.resolve(JS_ROOT, '..', '..');
 
-export const SK_RE = /sk_[A-Za-z0-9_-]{43}/g;
+// An sk_ secret (not global: safe with .test and assert.match).
+export const SK_RE = /sk_[A-Za-z0-9_-]{43}/;
 
 export const BOUNCER_BIN = process.env.BOUNCER_BIN || path.join(REPO_ROOT, 'build', 'dev', 'bouncer');
 if (!existsSync(BOUNCER_BIN)) {
