@@ -73,7 +73,7 @@ thread_snapshot() {
 }
 
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "== git: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (+ uncommitted changes in src/)')"
+echo "== tree: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted changes in src/'); bouncer built $(date -u -r "$BIN" +%Y-%m-%dT%H:%MZ)"
 echo "== data dir: $WORK ($fs_type)"
 
 # 1. The baseline: one libsodium signature (crypto_sign_detached over a typical JWT signing

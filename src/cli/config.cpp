@@ -51,6 +51,39 @@ bool set_from_toml(const toml::node& node, T& field) {
   return false;
 }
 
+std::size_t non_negative(const toml::node& node, const std::string& what) {
+  const auto v = node.value<std::int64_t>();
+  if (!v || *v < 0) throw std::runtime_error("config: " + what + " must be a non-negative integer");
+  return static_cast<std::size_t>(*v);
+}
+
+ModelConfig load_model(const std::string& name, const toml::table& table) {
+  static const std::set<std::string> known{"upstream", "headers", "shared_secret", "ca_file", "max_sessions"};
+  ModelConfig model;
+  for (const auto& [key, node] : table) {
+    const std::string k(key.str());
+    const std::string where = "models." + name + "." + k;
+    if (!known.contains(k)) throw std::runtime_error("config: unknown setting '" + where + "'");
+    if (k == "headers") {
+      const auto* headers = node.as_table();
+      if (!headers) throw std::runtime_error("config: " + where + " must be a table of strings");
+      for (const auto& [h, v] : *headers) {
+        const auto value = v.value<std::string>();
+        if (!value) throw std::runtime_error("config: " + where + "." + std::string(h.str()) + " must be a string");
+        model.headers[std::string(h.str())] = *value;
+      }
+    } else if (k == "max_sessions") {
+      model.max_sessions = non_negative(node, where);
+    } else {
+      const auto value = node.value<std::string>();
+      if (!value) throw std::runtime_error("config: " + where + " must be a string");
+      (k == "upstream" ? model.upstream : k == "shared_secret" ? model.shared_secret : model.ca_file) = *value;
+    }
+  }
+  if (model.upstream.empty()) throw std::runtime_error("config: models." + name + ".upstream is required");
+  return model;
+}
+
 void load_models(const toml::table& file, Config& config) {
   const auto* models = file["models"].as_table();
   if (!models) {
@@ -59,10 +92,9 @@ void load_models(const toml::table& file, Config& config) {
   }
   for (const auto& [name, node] : *models) {
     const auto* table = node.as_table();
-    if (!table) throw std::runtime_error("config: models." + std::string(name.str()) + " must be a table");
-    ModelConfig model;
-    if (auto upstream = (*table)["upstream"].value<std::string>()) model.upstream = *upstream;
-    config.models[std::string(name.str())] = model;
+    const std::string n(name.str());
+    if (!table) throw std::runtime_error("config: models." + n + " must be a table");
+    config.models[n] = load_model(n, *table);
   }
 }
 
@@ -104,6 +136,17 @@ void OptionBinder::add_serve_options() {
   bind("--max-header-bytes", config_.max_header_bytes, "Largest request header block accepted (431 above)")
       ->capture_default_str();
   bind("--max-connections", config_.max_connections, "Open client connections at most")->capture_default_str();
+  bind("--max-sessions-per-key", config_.max_sessions_per_key,
+       "Concurrent WebSocket sessions per permanent key (0 = no cap); excess refused with 1013")
+      ->capture_default_str();
+  bind("--max-message-bytes", config_.max_message_bytes, "Largest WebSocket message relayed (1009 above)")
+      ->capture_default_str();
+  bind("--session-idle-timeout-seconds", config_.session_idle_timeout_seconds,
+       "A peer silent this long (no pong to our pings) is dropped")
+      ->capture_default_str();
+  bind("--upstream-connect-timeout-seconds", config_.upstream_connect_timeout_seconds,
+       "Time allowed to open the upstream WebSocket")
+      ->capture_default_str();
 }
 
 void OptionBinder::finish() {
@@ -126,7 +169,9 @@ void OptionBinder::finish() {
     // Options of other sub-commands are fine in a shared file; unknown keys are typos.
     static const std::set<std::string> all_keys{"data_dir", "store", "log_format", "log_level", "listen", "public_url",
                                                 "threads", "leeway_seconds", "mint_rate_per_key", "mint_burst",
-                                                "max_body_bytes", "max_header_bytes", "max_connections", "models"};
+                                                "max_body_bytes", "max_header_bytes", "max_connections", "max_sessions_per_key",
+                                                "max_message_bytes", "session_idle_timeout_seconds",
+                                                "upstream_connect_timeout_seconds", "models"};
     if (!all_keys.contains(std::string(key.str()))) {
       throw std::runtime_error("config file " + config_.config_file + ": unknown setting '" + std::string(key.str()) + "'");
     }
@@ -171,10 +216,42 @@ server::Options to_server_options(const Config& config) {
   if (config.max_connections < 1) throw std::runtime_error("--max-connections must be at least 1");
   o.max_connections = config.max_connections;
   o.data_dir.root = config.data_dir;
-  o.models = kBuiltinModels;
-  for (const auto& [name, model] : config.models) {
-    if (std::find(o.models.begin(), o.models.end(), name) == o.models.end()) o.models.push_back(name);
+  for (const auto& name : kBuiltinModels) {
+    server::ModelRoute route;
+    route.name = name;
+    route.builtin = true;
+    o.models.push_back(route);
   }
+  for (const auto& [name, model] : config.models) {
+    if (name.empty() || name.size() > 128) throw std::runtime_error("config: model names must be 1 to 128 characters");
+    if (!relay::parse_upstream_url(model.upstream)) {
+      throw std::runtime_error("config: models." + name + ".upstream must be a ws:// or wss:// URL, got '" +
+                               model.upstream + "'");
+    }
+    server::ModelRoute route;
+    route.name = name;
+    route.upstream = model.upstream;
+    route.headers.assign(model.headers.begin(), model.headers.end());
+    route.shared_secret = model.shared_secret;
+    route.ca_file = model.ca_file;
+    route.max_sessions = model.max_sessions;
+    // A configured model may replace a built-in one of the same name.
+    std::erase_if(o.models, [&](const server::ModelRoute& m) { return m.name == name; });
+    o.models.push_back(std::move(route));
+  }
+  o.max_sessions_per_key = config.max_sessions_per_key;
+  if (config.max_message_bytes < 1024 || config.max_message_bytes > 64 * 1024 * 1024) {
+    throw std::runtime_error("--max-message-bytes must be between 1024 and 67108864");
+  }
+  o.max_message_bytes = config.max_message_bytes;
+  if (config.session_idle_timeout_seconds < 5 || config.session_idle_timeout_seconds > 3600) {
+    throw std::runtime_error("--session-idle-timeout-seconds must be between 5 and 3600");
+  }
+  o.session_idle_timeout = std::chrono::seconds(config.session_idle_timeout_seconds);
+  if (config.upstream_connect_timeout_seconds < 1 || config.upstream_connect_timeout_seconds > 120) {
+    throw std::runtime_error("--upstream-connect-timeout-seconds must be between 1 and 120");
+  }
+  o.upstream_connect_timeout = std::chrono::seconds(config.upstream_connect_timeout_seconds);
   return o;
 }
 

@@ -17,7 +17,11 @@
 namespace bouncer::cli {
 
 struct ModelConfig {
-  std::string upstream;  // ws:// or wss:// URL; empty for the built-in models
+  std::string upstream;  // ws:// or wss:// URL
+  std::map<std::string, std::string> headers;  // extra headers sent upstream
+  std::string shared_secret;                   // sent as X-Bouncer-Upstream-Secret
+  std::string ca_file;                         // extra CA for wss://
+  std::size_t max_sessions = 0;                // 0 = no cap
 };
 
 struct Config {
@@ -36,6 +40,10 @@ struct Config {
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_connections = 10000;
+  std::size_t max_sessions_per_key = 1000;
+  std::size_t max_message_bytes = 1 << 20;
+  std::int64_t session_idle_timeout_seconds = 60;
+  std::int64_t upstream_connect_timeout_seconds = 10;
 
   std::map<std::string, ModelConfig> models;  // from [models.NAME] tables; built-ins added too
 };

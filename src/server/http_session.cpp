@@ -7,14 +7,23 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 namespace bouncer::server {
 
 namespace beast = boost::beast;
 namespace net = boost::asio;
+namespace websocket = beast::websocket;
 
-HttpSession::HttpSession(net::ip::tcp::socket socket, const Options& options, Router& router, Gauges& gauges)
-    : stream_(std::move(socket)), options_(options), router_(router), gauges_(gauges) {
+namespace {
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+}  // namespace
+
+HttpSession::HttpSession(net::ip::tcp::socket socket, const Options& options, Router& router, Gauges& gauges,
+                         DoorContext& door)
+    : stream_(std::move(socket)), options_(options), router_(router), gauges_(gauges), door_(door) {
   ++gauges_.connections;
 }
 
@@ -52,6 +61,12 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     log::debug("http_bad_request", {{"error", ec.message()}});
     return reply_and_close({400, "invalid_request_error", "bad_http_request", "Malformed HTTP request", {}});
+  }
+
+  if (websocket::is_upgrade(parser_->get()) && path_of(parser_->get().target()) == "/v1/stream") {
+    // From here on the connection belongs to the door; this HTTP session ends.
+    std::make_shared<StreamSession>(stream_.release_socket(), parser_->release(), door_)->run();
+    return;
   }
 
   ++gauges_.requests_in_flight;

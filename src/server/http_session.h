@@ -4,6 +4,7 @@
 
 #include "server/options.h"
 #include "server/routes.h"
+#include "server/stream_session.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -24,7 +25,8 @@ struct Gauges {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, const Options& options, Router& router, Gauges& gauges);
+  HttpSession(boost::asio::ip::tcp::socket socket, const Options& options, Router& router, Gauges& gauges,
+              DoorContext& door);
   ~HttpSession();
 
   void run();
@@ -44,6 +46,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const Options& options_;
   Router& router_;
   Gauges& gauges_;
+  DoorContext& door_;
 };
 
 }  // namespace bouncer::server

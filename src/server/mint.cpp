@@ -1,7 +1,9 @@
 #include "server/mint.h"
 
 #include "admin/api_keys.h"
+#include "json/strict.h"
 #include "log/log.h"
+#include "server/query.h"
 #include "token/jwt.h"
 
 #include <boost/json/serialize.hpp>
@@ -17,6 +19,19 @@ using policy::ApiError;
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Token ids start with the mint time in milliseconds as 12 hex digits (hex sorts like the
+// number), then 96 random bits. Records are keyed by jti, so time-ordered ids append at the
+// right edge of the store's B-tree instead of dirtying a random page per mint. The time is
+// no secret: the token's iat says it already.
+std::string new_token_id() {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  char prefix[16];
+  std::snprintf(prefix, sizeof prefix, "%012llx", static_cast<unsigned long long>(ms) & 0xffffffffffffULL);
+  return prefix + crypto::random_base64url(12);
 }
 
 ApiError authentication_error(std::string code, std::string message) {
@@ -129,6 +144,21 @@ std::string scopes_json(const policy::MintOptions& o) {
   return out + "}";
 }
 
+// ws(s):// form of the public URL: where clients open /v1/stream.
+std::string websocket_base(const std::string& public_url) {
+  if (public_url.starts_with("https://")) return "wss://" + public_url.substr(8);
+  if (public_url.starts_with("http://")) return "ws://" + public_url.substr(7);
+  return public_url;
+}
+
+std::string url_answer(const std::string& public_url, const std::string& model, const std::string& jwt,
+                       std::int64_t expires_at) {
+  std::string out = "{\"kind\":\"url\",\"url\":";
+  append_json_string(out, websocket_base(public_url) + "/v1/stream?model=" + percent_encode(model) + "&token=" + jwt);
+  out += ",\"expiresAt\":\"" + rfc3339(expires_at) + "\"}";
+  return out;
+}
+
 // Written without a JSON DOM: this is the hot path of minting.
 std::string mint_answer(const std::string& jwt, std::int64_t expires_at, const policy::MintOptions& o) {
   std::string out;
@@ -155,11 +185,9 @@ Minter::Minter(const Options& options, StateCache& cache, store::Store& store)
       cache_(cache),
       store_(store),
       limiter_(options.mint_rate_per_key, options.mint_burst),
-      model_exists_([this](std::string_view name) {
-        return std::find(options_.models.begin(), options_.models.end(), name) != options_.models.end();
-      }){}
+      model_exists_([this](std::string_view name) { return options_.find_model(name) != nullptr; }) {}
 
-void Minter::handle(const Request& request, std::function<void(Response)> respond) {
+void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::function<void(Response)> respond) {
   const auto version = request.version();
   const bool keep_alive = request.keep_alive();
   auto refuse = [&](const ApiError& error, std::string_view key_id = {}) {
@@ -191,7 +219,7 @@ void Minter::handle(const Request& request, std::function<void(Response)> respon
     }
   }
 
-  auto parsed = policy::parse_mint_options(body, model_exists_, options_.mint_limits);
+  auto parsed = policy::parse_mint_options(body, model_exists_, options_.mint_limits, endpoint);
   if (auto* error = std::get_if<ApiError>(&parsed)) return refuse(*error, key.id);
   const auto opts = std::get<policy::MintOptions>(std::move(parsed));
 
@@ -204,10 +232,11 @@ void Minter::handle(const Request& request, std::function<void(Response)> respon
   claims.iss = options_.public_url;
   claims.aud = options_.public_url;
   claims.sub = key.id;
-  claims.jti = crypto::random_base64url(16);
+  claims.jti = new_token_id();
   claims.iat = now;
   claims.exp = now + opts.expires_in;
-  claims.models = opts.allowed_models;
+  // A signed URL is bound to its one model.
+  claims.models = endpoint == policy::MintEndpoint::urls ? std::optional(std::vector{*opts.model}) : opts.allowed_models;
   claims.origins = opts.allowed_origins;
   claims.max_session_duration = opts.max_session_duration;
   auto jwt = token::sign(claims, state->active_kid, *state->active_key);
@@ -222,7 +251,8 @@ void Minter::handle(const Request& request, std::function<void(Response)> respon
   if (opts.metadata) record.metadata_json = boost::json::serialize(*opts.metadata);
 
   cache_.touch(key.id, now);
-  auto answer = mint_answer(jwt, claims.exp, opts);
+  auto answer = endpoint == policy::MintEndpoint::urls ? url_answer(options_.public_url, *opts.model, jwt, claims.exp)
+                                                       : mint_answer(jwt, claims.exp, opts);
   // Nothing is answered before the record is durable (DESIGN §5).
   store_.record_token(std::move(record), [respond = std::move(respond), answer = std::move(answer), version, keep_alive,
                                           key_id = key.id, jti = claims.jti](std::error_code ec) mutable {
@@ -236,6 +266,46 @@ void Minter::handle(const Request& request, std::function<void(Response)> respon
     log::debug("minted", {{"key_id", key_id}, {"jti", jti}});
     respond(json_response(http::status::ok, std::move(answer), version, keep_alive));
   });
+}
+
+void Minter::revoke_self(const Request& request, std::function<void(Response)> respond) {
+  const auto version = request.version();
+  const bool keep_alive = request.keep_alive();
+  auto auth = authenticate(request, *cache_.current());
+  if (auto* error = std::get_if<ApiError>(&auth)) return respond(error_response(*error, version, keep_alive));
+  const auto key = std::get<store::KeyRecord>(std::move(auth));
+
+  bool end_sessions = false;
+  if (!body_is_blank(request.body())) {
+    const auto parsed = json::parse_strict(request.body());
+    const auto* object = parsed.value ? parsed.value->if_object() : nullptr;
+    if (!object) {
+      return respond(error_response(ApiError::invalid_request("invalid_body", "The body must be a JSON object"), version,
+                                    keep_alive));
+    }
+    for (const auto& [name, value] : *object) {
+      if (name != "endSessions" || !value.is_bool()) {
+        return respond(error_response(
+            ApiError::invalid_request("unknown_field", "The only field is endSessions (a boolean)", std::string(name)),
+            version, keep_alive));
+      }
+      end_sessions = value.as_bool();
+    }
+  }
+  const auto now = unix_now();
+  try {
+    store_.revoke_key(key.id, now, end_sessions);
+    cache_.refresh();  // this node applies it at once; others within their poll interval
+  } catch (const std::exception& e) {
+    log::error("key_revoke_failed", {{"key_id", key.id}, {"error", e.what()}});
+    return respond(error_response({503, "api_error", "store_unavailable", "The revocation could not be stored", {}},
+                                  version, keep_alive));
+  }
+  log::info("key_revoked", {{"key_id", key.id}, {"end_sessions", end_sessions}, {"by", "api"}});
+  respond(json_response(http::status::ok,
+                        "{\"id\":\"" + key.id + "\",\"revokedAt\":\"" + rfc3339(now) +
+                            "\",\"endSessions\":" + (end_sessions ? "true" : "false") + "}",
+                        version, keep_alive));
 }
 
 }  // namespace bouncer::server

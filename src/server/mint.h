@@ -16,8 +16,13 @@ class Minter {
  public:
   Minter(const Options& options, StateCache& cache, store::Store& store);
 
-  // `respond` is called exactly once, possibly on the store's writer thread.
-  void handle(const Request& request, std::function<void(Response)> respond);
+  // POST /v1/client/tokens and POST /v1/client/urls. `respond` is called exactly once,
+  // possibly on the store's writer thread.
+  void handle(const Request& request, policy::MintEndpoint endpoint, std::function<void(Response)> respond);
+
+  // POST /v1/keys/self/revoke: a permanent key revokes itself (a leaked key's owner need not
+  // reach the server's shell); {"endSessions":true} also ends its live sessions.
+  void revoke_self(const Request& request, std::function<void(Response)> respond);
 
  private:
   const Options& options_;

@@ -4,6 +4,7 @@
 #include "admin/data_dir.h"
 #include "log/log.h"
 #include "policy/mint_options.h"
+#include "relay/upstream.h"
 
 #include <chrono>
 #include <cstdint>
@@ -11,6 +12,17 @@
 #include <vector>
 
 namespace bouncer::server {
+
+// A model this server serves, and how to reach its upstream.
+struct ModelRoute {
+  std::string name;
+  std::string upstream;        // ws:// or wss:// URL; filled at start for the built-in models
+  relay::Headers headers;      // extra headers sent upstream (e.g. the upstream's own API key)
+  std::string shared_secret;   // sent as X-Bouncer-Upstream-Secret when not empty
+  std::string ca_file;         // extra CA for wss:// upstreams
+  std::size_t max_sessions = 0;  // concurrent sessions on this model; 0 = no cap
+  bool builtin = false;
+};
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -28,7 +40,21 @@ struct Options {
   double mint_rate_per_key = 0;  // mints per second per permanent key; 0 = unlimited
   double mint_burst = 0;         // bucket size; 0 = same as the rate (at least 1)
 
-  std::vector<std::string> models;  // names of the models this server serves
+  std::vector<ModelRoute> models;
+
+  // Sessions (the door).
+  std::size_t max_sessions_per_key = 1000;  // concurrent sessions per permanent key; 0 = no cap
+  std::size_t max_message_bytes = 1 << 20;  // larger WebSocket messages close with 1009
+  std::chrono::seconds session_idle_timeout{60};
+  std::chrono::seconds upstream_connect_timeout{10};
+  std::chrono::seconds handshake_timeout{10};
+
+  const ModelRoute* find_model(std::string_view name) const {
+    for (const auto& m : models) {
+      if (m.name == name) return &m;
+    }
+    return nullptr;
+  }
 
   std::chrono::milliseconds state_poll_interval{200};  // revocations reach us within this
   std::chrono::seconds shutdown_grace{10};

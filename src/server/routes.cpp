@@ -13,6 +13,9 @@ struct Route {
 // Every path the API knows, with its one method; a known path with another method is a 405.
 constexpr std::array kRoutes{
     Route{"/v1/client/tokens", http::verb::post},
+    Route{"/v1/client/urls", http::verb::post},
+    Route{"/v1/keys/self/revoke", http::verb::post},
+    Route{"/v1/stream", http::verb::get},
     Route{"/.well-known/jwks.json", http::verb::get},
     Route{"/healthz", http::verb::get},
 };
@@ -54,7 +57,17 @@ void Router::handle(const Request& request, std::function<void(Response)> respon
       respond(std::move(res));
     };
   }
-  if (path == "/v1/client/tokens") return minter_.handle(request, std::move(respond));
+  if (path == "/v1/client/tokens") return minter_.handle(request, policy::MintEndpoint::tokens, std::move(respond));
+  if (path == "/v1/client/urls") return minter_.handle(request, policy::MintEndpoint::urls, std::move(respond));
+  if (path == "/v1/keys/self/revoke") return minter_.revoke_self(request, std::move(respond));
+  if (path == "/v1/stream") {
+    // Reached only without an Upgrade: WebSocket upgrades go to the door before routing.
+    auto res = error_response({426, "invalid_request_error", "upgrade_required",
+                               "/v1/stream is a WebSocket endpoint: open it with a WebSocket client", {}},
+                              version, keep_alive);
+    res.set(http::field::upgrade, "websocket");
+    return respond(std::move(res));
+  }
   if (path == "/.well-known/jwks.json") {
     auto res = json_response(http::status::ok, cache_.current()->jwks_json, version, keep_alive);
     // Short cache: a freshly rotated key signs at once, and JOSE libraries (jose's

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <future>
 
 namespace bouncer::server {
 
@@ -24,7 +25,14 @@ Server::Server(Options options, store::Store& store)
     : options_(std::move(options)),
       store_(store),
       cache_(store_, options_.data_dir, options_.state_poll_interval),
-      router_(options_, cache_, store_) {}
+      router_(options_, cache_, store_),
+      door_{options_, cache_, store_, registry_, {}} {
+  cache_.on_end_sessions([this](const std::string& key_id) {
+    const auto ended = registry_.end_sessions_of_key(key_id, 1008, "Token revoked",
+                                                     policy::error_frame(policy::Refusal::token_revoked));
+    log::info("sessions_ended_by_revocation", {{"key_id", key_id}, {"sessions", ended}});
+  });
+}
 
 Server::~Server() { shutdown(); }
 
@@ -51,13 +59,31 @@ void Server::do_accept(Worker& worker) {
         // Over the limit: closing at once is kinder to the process than queueing forever.
         log::warn("connection_refused", {{"reason", "max_connections"}, {"limit", options_.max_connections}});
       } else {
-        std::make_shared<HttpSession>(std::move(socket), options_, router_, gauges_)->run();
+        std::make_shared<HttpSession>(std::move(socket), options_, router_, gauges_, door_)->run();
       }
     } else {
       log::warn("accept_failed", {{"error", ec.message()}});
     }
     do_accept(worker);
   });
+}
+
+void Server::start_builtin_models() {
+  // They share the first worker's io_context; their sessions are as light as an echo.
+  builtin_models_ = std::make_unique<models::BuiltinModels>(workers_.front()->ioc);
+  builtin_models_->start();
+  for (auto& model : options_.models) {
+    if (!model.builtin) continue;
+    model.upstream = builtin_models_->url_of(model.name);
+    model.shared_secret = builtin_models_->shared_secret();
+  }
+}
+
+void Server::prepare_tls() {
+  for (const auto& model : options_.models) {
+    const auto url = relay::parse_upstream_url(model.upstream);
+    if (url && url->tls) door_.tls_by_model[model.name] = relay::make_client_tls_context(model.ca_file);
+  }
 }
 
 void Server::start() {
@@ -76,6 +102,8 @@ void Server::start() {
     workers_.push_back(std::move(worker));
   }
   port_ = endpoint.port();
+  start_builtin_models();
+  prepare_tls();
   if (options_.public_url.empty()) options_.public_url = "http://" + options_.host + ":" + std::to_string(port_);
   for (auto& w : workers_) {
     do_accept(*w);
@@ -105,14 +133,33 @@ void Server::shutdown() {
       if (w->acceptor) w->acceptor->close(ignored);
     });
   }
+  const auto told = registry_.close_and_end_all(1001, "Server shutting down");
+  if (told > 0) log::info("sessions_told_to_end", {{"sessions", told}});
   const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;
-  while (gauges_.requests_in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+  while ((gauges_.requests_in_flight > 0 || registry_.live() > 0) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (gauges_.requests_in_flight > 0) {
-    log::warn("shutdown_grace_expired", {{"requests_in_flight", gauges_.requests_in_flight.load()}});
+  if (gauges_.requests_in_flight > 0 || registry_.live() > 0) {
+    log::warn("shutdown_grace_expired",
+              {{"requests_in_flight", gauges_.requests_in_flight.load()}, {"sessions", registry_.live()}});
+  }
+  if (builtin_models_) {
+    // Stopped on its own thread; bounded, since a wedged worker must not block shutdown.
+    std::promise<void> stopped;
+    auto done = stopped.get_future();
+    net::post(workers_.front()->ioc, [this, &stopped] {
+      builtin_models_->stop();
+      stopped.set_value();
+    });
+    done.wait_for(std::chrono::seconds(2));
   }
   for (auto& w : workers_) w->ioc.stop();
+  if (builtin_models_) {
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) w->thread.join();
+    }
+    builtin_models_.reset();  // its io_context is stopped: destroying it runs nothing
+  }
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }

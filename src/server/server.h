@@ -3,7 +3,10 @@
 // between threads on the accept path.
 #pragma once
 
+#include "models/builtin.h"
 #include "server/http_session.h"
+#include "server/sessions.h"
+#include "server/stream_session.h"
 #include "server/options.h"
 #include "server/routes.h"
 #include "server/state.h"
@@ -30,9 +33,12 @@ class Server {
   // Blocks until SIGINT or SIGTERM, then shuts down gracefully.
   void run_until_signal();
 
-  // Stops accepting, waits (at most options.shutdown_grace) for requests in flight to be
-  // answered, then stops the threads and the state cache.
+  // Stops accepting and admitting, tells live sessions (1001), waits (at most
+  // options.shutdown_grace) for sessions to close and requests in flight to be answered,
+  // then stops the threads and the state cache.
   void shutdown();
+
+  SessionRegistry& sessions() { return registry_; }
 
  private:
   struct Worker {
@@ -43,12 +49,17 @@ class Server {
 
   void open_acceptor(Worker& worker, const boost::asio::ip::tcp::endpoint& endpoint);
   void do_accept(Worker& worker);
+  void start_builtin_models();
+  void prepare_tls();
 
   Options options_;
   store::Store& store_;
   StateCache cache_;
   Router router_;
   Gauges gauges_;
+  SessionRegistry registry_;
+  DoorContext door_;
+  std::unique_ptr<models::BuiltinModels> builtin_models_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::uint16_t port_ = 0;
   bool stopped_ = false;

@@ -44,6 +44,11 @@ const store::KeyRecord* State::find_key_by_secret(std::string_view secret) const
   return &it->second;
 }
 
+const store::KeyRecord* State::find_key(std::string_view id) const {
+  const auto it = keys_by_id.find(std::string(id));
+  return it == keys_by_id.end() ? nullptr : it->second;
+}
+
 const crypto::PublicKey* State::find_public_key(std::string_view kid) const {
   const auto it = public_keys.find(std::string(kid));
   return it == public_keys.end() ? nullptr : &it->second;
@@ -57,7 +62,10 @@ StateCache::~StateCache() { stop(); }
 std::shared_ptr<const State> StateCache::build(const store::Snapshot& snapshot, const State* previous) const {
   auto state = std::make_shared<State>();
   state->version = snapshot.version;
-  for (const auto& k : snapshot.keys) state->keys_by_hash.emplace(k.secret_hash, k);
+  for (const auto& k : snapshot.keys) {
+    const auto [it, inserted] = state->keys_by_hash.emplace(k.secret_hash, k);
+    state->keys_by_id.emplace(k.id, &it->second);
+  }
   const auto now = unix_now();
   for (const auto& k : snapshot.signing_keys) {
     if (admin::still_published(k, now)) state->public_keys.emplace(k.kid, k.public_key);
@@ -117,7 +125,17 @@ void StateCache::purge_old_token_records() {
 
 void StateCache::refresh() {
   auto previous = current();
-  state_.store(build(store_.snapshot(), previous.get()), std::memory_order_release);
+  auto next = build(store_.snapshot(), previous.get());
+  state_.store(next, std::memory_order_release);
+  if (!end_sessions_hook_) return;
+  // A key revoked with end_sessions (by the CLI, the API or another node) ends its live
+  // sessions once, when this process first sees it so.
+  for (const auto& [id, key] : next->keys_by_id) {
+    if (!key->revoked_at || !key->end_sessions) continue;
+    const auto* before = previous->find_key(id);
+    if (before && before->revoked_at && before->end_sessions) continue;
+    end_sessions_hook_(id);
+  }
 }
 
 void StateCache::run() {

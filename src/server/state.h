@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,7 @@ struct DigestHash {
 struct State {
   std::uint64_t version = 0;
   std::unordered_map<crypto::Digest, store::KeyRecord, DigestHash> keys_by_hash;
+  std::unordered_map<std::string, const store::KeyRecord*> keys_by_id;  // into keys_by_hash
   std::unordered_map<std::string, crypto::PublicKey> public_keys;  // published kid → key
   std::string active_kid;
   std::shared_ptr<const crypto::SecretKey> active_key;
@@ -40,6 +42,7 @@ struct State {
   // The permanent key whose secret is `secret`, or nullptr.
   const store::KeyRecord* find_key_by_secret(std::string_view secret) const;
   const crypto::PublicKey* find_public_key(std::string_view kid) const;
+  const store::KeyRecord* find_key(std::string_view id) const;
 };
 
 class StateCache {
@@ -62,6 +65,9 @@ class StateCache {
   // Rebuilds now (tests, and after this process changed the store itself).
   void refresh();
 
+  // Called (on the sync thread) for each key newly seen revoked with end_sessions.
+  void on_end_sessions(std::function<void(const std::string& key_id)> hook) { end_sessions_hook_ = std::move(hook); }
+
  private:
   void run();
   std::shared_ptr<const State> build(const store::Snapshot& snapshot, const State* previous) const;
@@ -81,6 +87,7 @@ class StateCache {
   bool stopping_ = false;
   std::thread thread_;
   std::int64_t last_jwks_minute_ = 0;
+  std::function<void(const std::string&)> end_sessions_hook_;
 };
 
 }  // namespace bouncer::server

@@ -380,6 +380,17 @@ export function mint(base, key, body, { headers = {}, agent, timeoutMs } = {}) {
   return request(base, { method: 'POST', path: '/v1/client/tokens', headers: h, body, agent, timeoutMs });
 }
 
+// POST /v1/client/urls (a signed WebSocket URL bound to one model) with `key` in X-API-KEY.
+export function mintUrl(base, key, body, { headers = {}, agent, timeoutMs } = {}) {
+  const h = key === undefined ? { ...headers } : { 'X-API-KEY': key, ...headers };
+  return request(base, { method: 'POST', path: '/v1/client/urls', headers: h, body, agent, timeoutMs });
+}
+
+// The ws:// form of an http:// base: where /v1/stream is opened.
+export function wsBase(base) {
+  return base.replace(/^http/, 'ws');
+}
+
 // Sends raw bytes on a fresh TCP connection and collects whatever comes back until the server
 // closes (or resets) the connection. For requests node:http will not send as they are.
 export function rawRequest(port, bytes, { timeoutMs = 15_000 } = {}) {

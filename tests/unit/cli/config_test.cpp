@@ -96,7 +96,30 @@ TEST_F(ConfigPrecedence, ModelsComeFromTables) {
   ASSERT_EQ(c.models.count("gpt-realtime"), 1u);
   EXPECT_EQ(c.models.at("gpt-realtime").upstream, "ws://127.0.0.1:9000/");
   const auto o = to_server_options(c);
-  EXPECT_EQ(o.models, (std::vector<std::string>{"echo", "demo", "gpt-realtime"}));
+  ASSERT_EQ(o.models.size(), 3u);
+  EXPECT_EQ(o.models[0].name, "echo");
+  EXPECT_TRUE(o.models[0].builtin);
+  EXPECT_EQ(o.models[1].name, "demo");
+  EXPECT_EQ(o.models[2].name, "gpt-realtime");
+  EXPECT_EQ(o.models[2].upstream, "ws://127.0.0.1:9000/");
+  EXPECT_FALSE(o.models[2].builtin);
+}
+
+TEST_F(ConfigPrecedence, ModelSettingsAreCheckedByName) {
+  write_file("[models.m]\nupstream = \"ws://127.0.0.1:9000/\"\nmax_sessions = 3\nshared_secret = \"s\"\n"
+             "[models.m.headers]\nAuthorization = \"Bearer up\"\n");
+  const auto o = to_server_options(parse("--config " + file_.string()));
+  const auto* m = o.find_model("m");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->max_sessions, 3u);
+  EXPECT_EQ(m->shared_secret, "s");
+  ASSERT_EQ(m->headers.size(), 1u);
+  EXPECT_EQ(m->headers[0].first, "Authorization");
+  for (const char* bad : {"[models.m]\nupstream = \"http://x/\"\n", "[models.m]\nupstrem = \"ws://x/\"\n",
+                          "[models.m]\nmax_sessions = -1\nupstream = \"ws://x/\"\n", "[models.m]\n"}) {
+    write_file(bad);
+    EXPECT_THROW(to_server_options(parse("--config " + file_.string())), std::runtime_error) << bad;
+  }
 }
 
 TEST(ServerOptions, ListenAddressForms) {

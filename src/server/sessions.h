@@ -1,0 +1,73 @@
+// The live WebSocket sessions: concurrent-session caps per key and per model, and ending
+// sessions from outside (revocation with --end-sessions, shutdown). Admission takes one
+// short lock here; relaying frames never touches it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace bouncer::server {
+
+// A session that can be ended from another thread.
+class LiveSession {
+ public:
+  virtual ~LiveSession() = default;
+  // Sends `final_text` (when not empty) then closes with code/reason. Thread-safe.
+  virtual void end(std::uint16_t code, std::string reason, std::string final_text) = 0;
+};
+
+class SessionRegistry {
+ public:
+  // A reserved place; releasing it (destruction) frees the caps and forgets the session.
+  class Ticket {
+   public:
+    ~Ticket();
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    const std::string& session_id() const { return id_; }
+
+   private:
+    friend class SessionRegistry;
+    Ticket(SessionRegistry& registry, std::string id) : registry_(registry), id_(std::move(id)) {}
+    SessionRegistry& registry_;
+    std::string id_;
+  };
+
+  enum class Outcome { reserved, key_cap, model_cap, closed };
+
+  // Reserves a session for `key_id` on `model` unless a cap (0 = none) is reached or the
+  // registry is closed.
+  Outcome reserve(const std::string& session_id, const std::string& key_id, const std::string& model,
+                  std::size_t key_cap, std::size_t model_cap, std::unique_ptr<Ticket>& ticket);
+
+  // Makes a reserved session reachable by end_sessions_of_key / end_all.
+  void attach(const Ticket& ticket, std::weak_ptr<LiveSession> session);
+
+  // Returns how many sessions were told to end.
+  std::size_t end_sessions_of_key(const std::string& key_id, std::uint16_t code, const std::string& reason,
+                                  const std::string& final_text);
+  // Stops admitting and ends every session.
+  std::size_t close_and_end_all(std::uint16_t code, const std::string& reason);
+
+  std::size_t live();
+  std::size_t live_for_key(const std::string& key_id);
+
+ private:
+  struct Entry {
+    std::string key_id;
+    std::string model;
+    std::weak_ptr<LiveSession> session;
+  };
+  void release(const std::string& session_id);
+
+  std::mutex mutex_;
+  bool closed_ = false;
+  std::unordered_map<std::string, Entry> sessions_;
+  std::unordered_map<std::string, std::size_t> per_key_;
+  std::unordered_map<std::string, std::size_t> per_model_;
+};
+
+}  // namespace bouncer::server

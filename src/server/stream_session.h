@@ -1,0 +1,86 @@
+// The door (DESIGN §3): one WebSocket session's life. Admission runs on the upgrade request
+// alone, in the documented order, before any client frame is read or any upstream is
+// contacted; a refusal is told inside the WebSocket (a browser sees nothing of a refused
+// HTTP upgrade). An admitted session connects its upstream, accepts the client, and hands
+// both to the relay's pump until one side ends it, its maxSessionDuration passes, its key
+// is revoked with --end-sessions, or the server shuts down.
+#pragma once
+
+#include "policy/admission.h"
+#include "relay/pump.h"
+#include "server/options.h"
+#include "server/responses.h"
+#include "server/sessions.h"
+#include "server/state.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace bouncer::server {
+
+// What every session of the door shares.
+struct DoorContext {
+  const Options& options;
+  StateCache& cache;
+  store::Store& store;
+  SessionRegistry& registry;
+  std::map<std::string, std::shared_ptr<boost::asio::ssl::context>> tls_by_model;  // wss:// models
+};
+
+class StreamSession : public LiveSession, public std::enable_shared_from_this<StreamSession> {
+ public:
+  StreamSession(boost::asio::ip::tcp::socket socket, Request request, DoorContext& door);
+  ~StreamSession() override;
+
+  void run();
+  void end(std::uint16_t code, std::string reason, std::string final_text) override;
+
+ private:
+  policy::Refusal admit();
+  policy::Refusal authenticate(std::string_view credential, const State& state);
+  void refuse(policy::Refusal refusal);
+  void connect_upstream();
+  void on_upstream(std::error_code ec, std::shared_ptr<relay::Upstream> upstream);
+  void on_accept(boost::system::error_code ec, std::shared_ptr<relay::Upstream> upstream);
+  void start_pump(std::shared_ptr<relay::Upstream> upstream);
+  void on_deadline();
+  void on_pump_end(const relay::PumpResult& result);
+  relay::Headers upstream_headers() const;
+  void set_accept_decorator();
+
+  relay::ClientStream ws_;
+  Request request_;
+  DoorContext& door_;
+  std::string client_address_;
+  std::string session_id_;
+  std::string model_;
+  std::string offered_protocol_;  // a subprotocol the client offered that is not the credential
+  std::optional<std::string> origin_;
+  policy::Grant grant_;
+  const ModelRoute* route_ = nullptr;
+  std::unique_ptr<SessionRegistry::Ticket> ticket_;
+  std::shared_ptr<relay::Pump> pump_;
+  boost::asio::steady_timer deadline_;
+  std::chrono::steady_clock::time_point started_;
+  // An end() that arrived before the pump existed (while the upstream was connecting).
+  std::optional<std::tuple<std::uint16_t, std::string, std::string>> pending_end_;
+};
+
+// Splits Sec-WebSocket-Protocol into the credential (`bouncer.key.<credential>`) and the
+// first other protocol the client offered, which is the one the server answers with.
+struct OfferedProtocols {
+  std::string credential;
+  std::string answer;
+};
+OfferedProtocols parse_offered_protocols(std::string_view header);
+
+// JSON with every non-ASCII character as a \u escape, so it travels safely in an HTTP header.
+std::string ascii_json(std::string_view json);
+
+}  // namespace bouncer::server

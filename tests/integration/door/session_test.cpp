@@ -1,0 +1,242 @@
+// The life of admitted sessions: maxSessionDuration, expiry during a session, revocation
+// with and without ending sessions, concurrent-session caps.
+#include "door_fixture.h"
+
+namespace door_test {
+namespace {
+
+using Session = Door;
+using Revocation = Door;
+using Caps = Door;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A session ended by revocation: optionally {"type":"error","error":"Token revoked"}, then
+// close 1008 "Token revoked". Returns when the close arrived.
+Clock::time_point expect_ended_by_revocation(WsClient& ws) {
+  auto m = ws.read(10s);
+  if (!m.ec) {
+    EXPECT_TRUE(m.text);
+    EXPECT_EQ(m.data, error_frame("Token revoked"));
+    m = ws.read(10s);
+  }
+  const auto at = Clock::now();
+  EXPECT_EQ(m.ec, websocket::error::closed) << m.ec.message() << " " << m.data;
+  EXPECT_EQ(ws.close_reason().code, 1008);
+  EXPECT_EQ(std::string(ws.close_reason().reason), "Token revoked");
+  return at;
+}
+
+// Capacity refusals: {"type":"error","error":"…Concurrent session limit reached…"}, then 1013.
+void expect_capacity_refusal(WsClient& ws) {
+  const auto m = ws.read();
+  ASSERT_FALSE(m.ec) << m.ec.message() << " (close " << ws.close_reason().code << ")";
+  ASSERT_TRUE(m.text);
+  const auto frame = json::parse(m.data).as_object();
+  EXPECT_EQ(frame.size(), 2u) << m.data;
+  EXPECT_EQ(frame.at("type").as_string(), "error");
+  EXPECT_NE(std::string(frame.at("error").as_string()).find("Concurrent session limit reached"), std::string::npos)
+      << m.data;
+  const auto end = ws.read();
+  EXPECT_EQ(end.ec, websocket::error::closed) << end.ec.message();
+  EXPECT_EQ(ws.close_reason().code, 1013);
+}
+
+// maxSessionDuration 10: the session ends between 10 and 11 s after it opened, first with
+// {"type":"session_ended","reason":"max_session_duration","seconds":10}, then close 1000
+// "max_session_duration". Traffic during the session does not extend it.
+TEST_F(Session, MaxSessionDurationEndsTheSession) {
+  start();
+  const auto token = mint(R"({"constraints":{"realtime":{"maxSessionDuration":10}}})");
+  const auto before_open = Clock::now();
+  auto ws = connect(stream_target("echo", "api_key=" + token.api_key), {}, 15s);
+  const auto opened = Clock::now();
+  while (seconds_since(opened) < 8.5) {
+    expect_echo(*ws, "still here at " + std::to_string(seconds_since(opened)));
+    std::this_thread::sleep_for(500ms);
+  }
+  const auto m = ws->read(15s);
+  const auto ended = Clock::now();
+  ASSERT_FALSE(m.ec) << "expected the session_ended frame, got " << m.ec.message() << " (close "
+                     << ws->close_reason().code << " " << ws->close_reason().reason << ")";
+  EXPECT_TRUE(m.text);
+  EXPECT_EQ(json::parse(m.data), json::parse(R"({"type":"session_ended","reason":"max_session_duration","seconds":10})"))
+      << m.data;
+  const auto close = ws->read(5s);
+  EXPECT_EQ(close.ec, websocket::error::closed) << close.ec.message() << " " << close.data;
+  EXPECT_EQ(ws->close_reason().code, 1000);
+  EXPECT_EQ(std::string(ws->close_reason().reason), "max_session_duration");
+  // The server's clock starts between our two readings; ours stops after its frame arrived.
+  EXPECT_GE(ended - before_open, 10s) << "ended after " << std::chrono::duration<double>(ended - before_open).count();
+  EXPECT_LE(ended - opened, 11s) << "ended after " << std::chrono::duration<double>(ended - opened).count();
+}
+
+// Expiry blocks new sessions only: a session opened just before it goes on.
+TEST_F(Session, ExpiryDuringSessionDoesNotEndIt) {
+  start({.args = {"--leeway-seconds", "0"}});
+  const auto token = mint(R"({"expiresIn":2})");
+  auto echo = connect(stream_target("echo", "api_key=" + token.api_key));
+  auto up = connect(stream_target("up", "token=" + token.jwt));
+  expect_echo(*echo, "before expiry");
+  const auto exp = std::chrono::system_clock::time_point(std::chrono::seconds(token.claims.at("exp").as_int64()));
+  std::this_thread::sleep_until(exp + 1500ms);
+  expect_refused(stream_target("echo", "api_key=" + token.api_key), {}, "Token expired");
+  expect_echo(*echo, "after expiry");
+  expect_echo(*up, "after expiry, upstream");
+  expect_echo(*echo, std::string(5000, 'z'), false);
+}
+
+// `bouncer keys revoke ID`: new sessions are refused within ~1 s; live ones go on.
+TEST_F(Revocation, WithoutEndSessionsLiveSessionsGoOn) {
+  start({.extra_keys = {"revoked", "other"}});
+  const auto& revoked = extra_keys_[0];
+  const auto token = mint_with(revoked);
+  auto echo = connect(stream_target("echo", "api_key=" + token.api_key));
+  auto up = connect(stream_target("up", "api_key=" + token.api_key));
+  auto s2s = connect(stream_target("echo", "api_key=" + revoked.secret));
+  expect_echo(*echo, "before");
+
+  const auto cli = bouncer_cli(data_dir(), tmp_.path(), {"keys", "revoke", revoked.id});
+  ASSERT_EQ(cli.status, 0) << cli.err;
+  const auto t0 = Clock::now();
+  for (;;) {
+    auto ws = connect(stream_target("echo", "api_key=" + token.api_key));
+    const auto m = ws->read();
+    ASSERT_FALSE(m.ec) << m.ec.message();
+    if (m.data == error_frame("Token revoked")) break;
+    ASSERT_LT(seconds_since(t0), 2.0) << "a new session was still admitted 2 s after the revocation";
+    std::this_thread::sleep_for(50ms);
+  }
+  std::cerr << "[door] new sessions refused " << seconds_since(t0) << " s after `keys revoke`\n";
+  expect_refused(stream_target("up", "token=" + token.jwt), {}, "Token revoked");
+  // Well past the revocation, the live sessions still relay.
+  std::this_thread::sleep_for(1500ms);
+  expect_echo(*echo, "after the revocation");
+  expect_echo(*up, "after the revocation, upstream");
+  expect_echo(*s2s, "after the revocation, sk_");
+}
+
+// `bouncer keys revoke ID --end-sessions`: every live session of the key (its tokens' and its
+// own server-to-server ones) gets 1008 "Token revoked" within ~1 s; other keys' go on.
+TEST_F(Revocation, EndSessionsClosesLiveSessions1008) {
+  start({.extra_keys = {"revoked", "other"}});
+  const auto& revoked = extra_keys_[0];
+  const auto token = mint_with(revoked);
+  const auto other = mint_with(extra_keys_[1]);
+  auto echo = connect(stream_target("echo", "api_key=" + token.api_key));
+  auto up = connect(stream_target("up", "token=" + token.jwt));
+  auto s2s = connect(stream_target("echo", "api_key=" + revoked.secret));
+  auto bystander = connect(stream_target("up", "api_key=" + other.api_key));
+  expect_echo(*echo, "before");
+  expect_echo(*up, "before");
+
+  const auto cli = bouncer_cli(data_dir(), tmp_.path(), {"keys", "revoke", revoked.id, "--end-sessions"});
+  ASSERT_EQ(cli.status, 0) << cli.err;
+  const auto t0 = Clock::now();
+  for (auto* ws : {echo.get(), up.get(), s2s.get()}) {
+    const auto at = expect_ended_by_revocation(*ws);
+    const double after = std::chrono::duration<double>(at - t0).count();
+    std::cerr << "[door] live session ended " << after << " s after `keys revoke --end-sessions`\n";
+    EXPECT_LT(after, 2.0) << "~1 s expected";
+  }
+  expect_refused(stream_target("echo", "api_key=" + token.api_key), {}, "Token revoked");
+  expect_echo(*bystander, "another key's session goes on");
+}
+
+// POST /v1/keys/self/revoke {"endSessions":true}: the key revokes itself over HTTP and its
+// live sessions end with 1008 "Token revoked".
+TEST_F(Revocation, SelfRevokeWithEndSessions) {
+  start({.extra_keys = {"leaked", "other"}});
+  const auto& leaked = extra_keys_[0];
+  const auto token = mint_with(leaked);
+  const auto other = mint_with(extra_keys_[1]);
+  auto echo = connect(stream_target("echo", "api_key=" + token.api_key));
+  auto up = connect(stream_target("up", "api_key=" + token.api_key));
+  auto bystander = connect(stream_target("echo", "api_key=" + other.api_key));
+  expect_echo(*echo, "before");
+
+  const auto t0 = Clock::now();
+  const auto r = bouncer_->post("/v1/keys/self/revoke", leaked.secret, R"({"endSessions":true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto answer = json::parse(r.body).as_object();
+  EXPECT_EQ(answer.at("id").as_string(), leaked.id);
+  EXPECT_EQ(answer.at("endSessions"), json::value(true));
+  for (auto* ws : {echo.get(), up.get()}) {
+    const auto at = expect_ended_by_revocation(*ws);
+    EXPECT_LT(std::chrono::duration<double>(at - t0).count(), 2.0);
+  }
+  expect_refused(stream_target("echo", "api_key=" + token.api_key), {}, "Token revoked");
+  EXPECT_EQ(bouncer_->post("/v1/client/tokens", leaked.secret, "{}").status, 403);
+  expect_echo(*bystander, "another key's session goes on");
+}
+
+// --max-sessions-per-key 2: a third concurrent session of the key is refused with 1013, other
+// keys are not affected, and a freed place can be taken again.
+TEST_F(Caps, PerKey) {
+  start({.args = {"--max-sessions-per-key", "2"}, .extra_keys = {"capped", "other"}});
+  const auto& capped = extra_keys_[0];
+  const auto t1 = mint_with(capped);
+  const auto t2 = mint_with(capped);
+  auto first = connect(stream_target("echo", "api_key=" + t1.api_key));
+  auto second = connect(stream_target("up", "api_key=" + t2.api_key));
+  expect_echo(*first, "one");
+  expect_echo(*second, "two");
+  {
+    auto third = connect(stream_target("echo", "api_key=" + t1.api_key));
+    expect_capacity_refusal(*third);
+  }
+  {
+    auto third = connect(stream_target("demo", "api_key=" + capped.secret));  // the key itself counts too
+    expect_capacity_refusal(*third);
+  }
+  const auto other = mint_with(extra_keys_[1]);
+  auto o1 = connect(stream_target("echo", "api_key=" + other.api_key));
+  auto o2 = connect(stream_target("echo", "api_key=" + other.api_key));
+  expect_echo(*o1, "other key, one");
+  expect_echo(*o2, "other key, two");
+
+  ASSERT_FALSE(first->close(1000, "making room"));
+  const auto t0 = Clock::now();
+  for (;;) {
+    auto again = connect(stream_target("echo", "api_key=" + t1.api_key));
+    (void)again->write("room?");  // a refused session ignores it
+    const auto m = again->read();
+    ASSERT_FALSE(m.ec) << m.ec.message();
+    if (m.data == "room?") break;
+    ASSERT_LT(seconds_since(t0), 5.0) << "the place freed by a closed session was not given back: " << m.data;
+    std::this_thread::sleep_for(50ms);
+  }
+  expect_echo(*second, "still two");
+}
+
+// [models.limited] max_sessions = 1: a second session on that model is refused with 1013,
+// whoever asks; other models are not affected.
+TEST_F(Caps, PerModel) {
+  start({.extra_keys = {"a", "b"}});
+  const auto a = mint_with(extra_keys_[0]);
+  const auto b = mint_with(extra_keys_[1]);
+  auto first = connect(stream_target("limited", "api_key=" + a.api_key));
+  expect_echo(*first, "the only one");
+  for (const auto& credential : {a.api_key, b.api_key, extra_keys_[1].secret}) {
+    auto second = connect(stream_target("limited", "api_key=" + credential));
+    expect_capacity_refusal(*second);
+  }
+  auto up = connect(stream_target("up", "api_key=" + b.api_key));
+  expect_echo(*up, "another model");
+
+  ASSERT_FALSE(first->close(1000, "making room"));
+  const auto t0 = Clock::now();
+  for (;;) {
+    auto again = connect(stream_target("limited", "api_key=" + b.api_key));
+    (void)again->write("room?");  // a refused session ignores it
+    const auto m = again->read();
+    ASSERT_FALSE(m.ec) << m.ec.message();
+    if (m.data == "room?") break;
+    ASSERT_LT(seconds_since(t0), 5.0) << "the place freed by a closed session was not given back: " << m.data;
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+}  // namespace
+}  // namespace door_test

@@ -1,0 +1,91 @@
+#include "policy/admission.h"
+
+#include <gtest/gtest.h>
+
+namespace bouncer::policy {
+namespace {
+
+const std::vector<std::string> kOrigins{"https://app.example.com", "http://localhost:3000"};
+
+Grant scoped() {
+  Grant g;
+  g.key_id = "key_1";
+  g.token_id = "jti";
+  g.models = std::vector<std::string>{"demo"};
+  g.origins = kOrigins;
+  return g;
+}
+
+// DESIGN §3: `{"type":"error","error":"Origin not allowed"}` with 1008, byte for byte.
+TEST(CloseReason, OriginRefusalIsExact) {
+  EXPECT_EQ(close_reason(Refusal::origin_not_allowed).code, 1008);
+  EXPECT_EQ(error_frame(Refusal::origin_not_allowed), R"({"type":"error","error":"Origin not allowed"})");
+}
+
+TEST(CloseReason, EveryRefusalMapsToTheDocumentedCodeAndMessage) {
+  struct Row {
+    Refusal refusal;
+    std::uint16_t code;
+    std::string_view message;
+  };
+  const Row rows[] = {
+      {Refusal::invalid_api_key, 1008, "Invalid API key"},
+      {Refusal::token_expired, 1008, "Token expired"},
+      {Refusal::token_revoked, 1008, "Token revoked"},
+      {Refusal::model_not_allowed, 1008, "Model not allowed"},
+      {Refusal::unknown_model, 1008, "Unknown model"},
+      {Refusal::origin_not_allowed, 1008, "Origin not allowed"},
+      {Refusal::capacity, 1013, "Concurrent session limit reached"},
+      {Refusal::upstream_unavailable, 1011, "Upstream unavailable"},
+      {Refusal::shutting_down, 1001, "Server shutting down"},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(std::string(row.message));
+    EXPECT_EQ(close_reason(row.refusal).code, row.code);
+    EXPECT_EQ(close_reason(row.refusal).message, row.message);
+    EXPECT_EQ(error_frame(row.refusal), std::string(R"({"type":"error","error":")") + std::string(row.message) + "\"}");
+    // Close reasons travel in a control frame: at most 123 bytes.
+    EXPECT_LE(row.message.size(), 123u);
+    EXPECT_NE(counter_name(row.refusal), counter_name(Refusal::none));
+  }
+}
+
+TEST(CheckScope, UnknownModelComesFirst) {
+  EXPECT_EQ(check_scope(scoped(), "nope", false, std::nullopt), Refusal::unknown_model);
+  EXPECT_EQ(check_scope(Grant{}, "nope", false, "https://app.example.com"), Refusal::unknown_model);
+}
+
+TEST(CheckScope, ModelMustBeListedWhenScoped) {
+  EXPECT_EQ(check_scope(scoped(), "echo", true, "https://app.example.com"), Refusal::model_not_allowed);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, "https://app.example.com"), Refusal::none);
+  Grant any_model = scoped();
+  any_model.models.reset();
+  EXPECT_EQ(check_scope(any_model, "echo", true, "https://app.example.com"), Refusal::none);
+}
+
+// Model before Origin: a wrong model on a wrong origin reports the model.
+TEST(CheckScope, ModelIsCheckedBeforeOrigin) {
+  EXPECT_EQ(check_scope(scoped(), "echo", true, "https://evil.example"), Refusal::model_not_allowed);
+}
+
+TEST(CheckScope, OriginMustBePresentAndListedWhenScoped) {
+  EXPECT_EQ(check_scope(scoped(), "demo", true, std::nullopt), Refusal::origin_not_allowed);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, ""), Refusal::origin_not_allowed);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, "null"), Refusal::origin_not_allowed);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, "https://app.example.com/"), Refusal::origin_not_allowed);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, "https://APP.example.com"), Refusal::origin_not_allowed);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, "https://app.example.com:443"), Refusal::origin_not_allowed);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, "http://localhost:3001"), Refusal::origin_not_allowed);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, "http://localhost:3000"), Refusal::none);
+  EXPECT_EQ(check_scope(scoped(), "demo", true, "https://app.example.com"), Refusal::none);
+}
+
+TEST(CheckScope, UnscopedOriginAllowsAnyOrNone) {
+  Grant g = scoped();
+  g.origins.reset();
+  EXPECT_EQ(check_scope(g, "demo", true, std::nullopt), Refusal::none);
+  EXPECT_EQ(check_scope(g, "demo", true, "https://anything.example"), Refusal::none);
+}
+
+}  // namespace
+}  // namespace bouncer::policy
