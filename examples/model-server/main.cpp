@@ -252,8 +252,8 @@ class Connection {
 
 class Server : public std::enable_shared_from_this<Server> {
  public:
-  Server(net::io_context& ioc, std::string secret) : ioc_(ioc), acceptor_(ioc), shutdown_timer_(ioc),
-                                                     secret_(std::move(secret)) {}
+  Server(net::io_context& ioc, std::string secret)
+      : ioc_(ioc), acceptor_(ioc), retry_timer_(ioc), shutdown_timer_(ioc), secret_(std::move(secret)) {}
 
   // Binds and listens; returns the port actually bound (useful with port 0).
   std::uint16_t listen(const tcp::endpoint& endpoint) {
@@ -272,6 +272,7 @@ class Server : public std::enable_shared_from_this<Server> {
     stopping_ = true;
     beast::error_code ignored;
     acceptor_.close(ignored);
+    retry_timer_.cancel();
     for (const auto& weak : connections_) {
       if (auto c = weak.lock()) c->shutdown();
     }
@@ -300,6 +301,7 @@ class Server : public std::enable_shared_from_this<Server> {
 
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
+  net::steady_timer retry_timer_;  // after a failed accept
   net::steady_timer shutdown_timer_;
   const std::string secret_;  // empty: no secret required
   std::vector<std::weak_ptr<Connection>> connections_;
@@ -665,12 +667,17 @@ void Server::do_accept() {
   acceptor_.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (self->stopping_) return;
     if (ec) {
+      // Usually out of file descriptors: retrying at once would spin, so wait a little.
       fail(ec, "accept");
-    } else {
-      auto session = std::make_shared<HttpSession>(std::move(socket), self);
-      self->add(session);
-      session->run();
+      self->retry_timer_.expires_after(100ms);
+      self->retry_timer_.async_wait([self](beast::error_code wait_ec) {
+        if (!wait_ec && !self->stopping_) self->do_accept();
+      });
+      return;
     }
+    auto session = std::make_shared<HttpSession>(std::move(socket), self);
+    self->add(session);
+    session->run();
     self->do_accept();
   });
 }
@@ -750,6 +757,11 @@ int main(int argc, char** argv) {
   try {
     net::io_context ioc;  // one thread: no locks needed anywhere
     auto server = std::make_shared<Server>(ioc, options.secret);
+    // Before announcing the port, so that whoever reads it can already stop us cleanly.
+    net::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([server](beast::error_code ec, int) {
+      if (!ec) server->shutdown();
+    });
     const std::uint16_t port = server->listen(options.listen);
 
     std::string host = options.listen.address().to_string();
@@ -761,10 +773,6 @@ int main(int argc, char** argv) {
                 << " can use this server, not only Bouncer\n";
     }
 
-    net::signal_set signals(ioc, SIGINT, SIGTERM);
-    signals.async_wait([server](beast::error_code ec, int) {
-      if (!ec) server->shutdown();
-    });
 
     ioc.run();
     return 0;

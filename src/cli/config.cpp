@@ -198,8 +198,8 @@ server::Options to_server_options(const Config& config) {
     throw std::runtime_error("--public-url must start with http:// or https://, got '" + config.public_url + "'");
   }
   o.threads = config.threads;
-  if (config.leeway_seconds < 0 || config.leeway_seconds > 600) {
-    throw std::runtime_error("--leeway-seconds must be between 0 and 600");
+  if (config.leeway_seconds < 0 || config.leeway_seconds > server::Options::kMaxLeewaySeconds) {
+    throw std::runtime_error("--leeway-seconds must be between 0 and " + std::to_string(server::Options::kMaxLeewaySeconds));
   }
   o.leeway_seconds = config.leeway_seconds;
   if (config.mint_rate_per_key < 0 || config.mint_burst < 0) throw std::runtime_error("mint rate and burst must be >= 0");

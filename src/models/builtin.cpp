@@ -9,6 +9,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -37,6 +38,7 @@ using tcp = net::ip::tcp;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);  // TCP accept → WebSocket open
 constexpr std::uint32_t kMaxHeaderBytes = 32 * 1024;           // room for X-Bouncer-Metadata
 constexpr std::size_t kSecretBytes = 32;
+constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
 
 enum class Model { echo, demo };
 
@@ -55,7 +57,10 @@ std::optional<Model> model_of(std::string_view target) {
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   explicit Listener(net::io_context& ioc)
-      : ioc_(ioc), acceptor_(net::make_strand(ioc)), secret_(crypto::random_base64url(kSecretBytes)) {}
+      : ioc_(ioc),
+        acceptor_(net::make_strand(ioc)),
+        retry_timer_(acceptor_.get_executor()),
+        secret_(crypto::random_base64url(kSecretBytes)) {}
 
   void start();
   void stop();
@@ -65,6 +70,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
+  net::steady_timer retry_timer_;  // after a failed accept (e.g. out of file descriptors)
   const std::string secret_;
   std::uint16_t port_ = 0;  // set by start()
 
@@ -87,14 +93,15 @@ class Listener : public std::enable_shared_from_this<Listener> {
 class Handshake : public detail::Session, public std::enable_shared_from_this<Handshake> {
  public:
   Handshake(tcp::socket socket, std::shared_ptr<Listener> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+      : executor_(socket.get_executor()), stream_(std::move(socket)), server_(std::move(server)) {}
 
   void run() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+    net::dispatch(executor_, [self = shared_from_this()] { self->do_read(); });
   }
 
+  // May come from another thread, while on_read is moving stream_ away: hence executor_.
   void shutdown() override {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    net::dispatch(executor_, [self = shared_from_this()] {
       if (!self->handed_off_) self->stream_.close();
     });
   }
@@ -146,6 +153,7 @@ class Handshake : public detail::Session, public std::enable_shared_from_this<Ha
     });
   }
 
+  const net::any_io_executor executor_;  // the connection's strand
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::request_parser<http::empty_body> parser_;
@@ -180,11 +188,16 @@ void Listener::do_accept() {
 void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   if (!acceptor_.is_open()) return;  // stop()
   if (ec) {
+    // Usually out of file descriptors: retrying at once would spin; wait a little.
     log::warn("builtin_models_accept_failed", {{"error", ec.message()}});
-  } else {
-    auto handshake = std::make_shared<Handshake>(std::move(socket), shared_from_this());
-    if (track(handshake)) handshake->run();
+    retry_timer_.expires_after(kAcceptRetryDelay);
+    retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+      if (!wait_ec && self->acceptor_.is_open()) self->do_accept();
+    });
+    return;
   }
+  auto handshake = std::make_shared<Handshake>(std::move(socket), shared_from_this());
+  if (track(handshake)) handshake->run();
   do_accept();
 }
 
@@ -213,6 +226,7 @@ void Listener::stop() {
   net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
     beast::error_code ignored;
     self->acceptor_.close(ignored);
+    self->retry_timer_.cancel();
   });
   for (const auto& session : live) session->shutdown();
 }

@@ -94,9 +94,14 @@ struct Pump::Impl {
   };
 
   Impl(Pump& owner, ClientStream client, std::shared_ptr<Upstream> upstream, PumpOptions options)
-      : owner(owner), client(std::move(client)), upstream(std::move(upstream)), options(options) {}
+      : owner(owner),
+        executor(client.get_executor()),
+        client(std::move(client)),
+        upstream(std::move(upstream)),
+        options(options) {}
 
   Pump& owner;
+  const net::any_io_executor executor;  // the client's: everything runs there
   ClientStream client;
   std::shared_ptr<Upstream> upstream;
   PumpOptions options;
@@ -109,6 +114,8 @@ struct Pump::Impl {
   bool started = false;
   bool stopping = false;
   bool finished = false;
+  websocket::stream_base::timeout reading_timeout{};  // while a read is pending on the side
+  websocket::stream_base::timeout paused_timeout{};   // while the pump holds off reading it
 
   template <Side S>
   Peer& peer() {
@@ -137,30 +144,46 @@ struct Pump::Impl {
   // -------------------------------------------------------------------------------------
 
   void configure() {
-    websocket::stream_base::timeout timeout{};
     if (options.idle_timeout.count() > 0) {
       // Beast pings a peer silent for idle_timeout / 2 and fails the stream when nothing,
       // not even the pong, arrived for idle_timeout. The same bound applies to a close
       // handshake (Beast calls it the handshake timeout), so a dead peer cannot hold a
       // closing session open.
-      timeout.idle_timeout = options.idle_timeout;
-      timeout.handshake_timeout = options.idle_timeout;
-      timeout.keep_alive_pings = true;
+      reading_timeout.idle_timeout = options.idle_timeout;
+      reading_timeout.handshake_timeout = options.idle_timeout;
+      reading_timeout.keep_alive_pings = true;
+      paused_timeout = reading_timeout;
+      paused_timeout.idle_timeout = websocket::stream_base::none();
+      paused_timeout.keep_alive_pings = false;
     } else {
-      timeout.idle_timeout = websocket::stream_base::none();
-      timeout.handshake_timeout = websocket::stream_base::none();
-      timeout.keep_alive_pings = false;
+      reading_timeout.idle_timeout = websocket::stream_base::none();
+      reading_timeout.handshake_timeout = websocket::stream_base::none();
+      reading_timeout.keep_alive_pings = false;
+      paused_timeout = reading_timeout;
     }
     // The TCP streams' own deadlines would fight the WebSocket ones: switch them off.
     beast::get_lowest_layer(client).expires_never();
     upstream->tcp().expires_never();
-    client.set_option(timeout);
-    upstream->set_option(timeout);
+    client.set_option(reading_timeout);
+    upstream->set_option(reading_timeout);
     client.read_message_max(options.max_message_bytes);
     upstream->read_message_max(options.max_message_bytes);
     // One frame per message: the message is whole in memory anyway.
     client.auto_fragment(false);
     upstream->auto_fragment(false);
+  }
+
+  // Beast's idle timer only learns of life from reads: while the pump itself holds off
+  // reading side S (its last message is still being written to the other side), S is not
+  // silent, we are not listening. Suspend S's idle timeout for that time, or a healthy peer
+  // behind a slow one would be declared dead. Reading again re-arms it.
+  template <Side S>
+  void pause_idle_timeout() {
+    with_stream<S>([&](auto& ws) { ws.set_option(paused_timeout); });
+  }
+  template <Side S>
+  void resume_idle_timeout() {
+    with_stream<S>([&](auto& ws) { ws.set_option(reading_timeout); });
   }
 
   void run(std::function<void(const PumpResult&)> handler) {
@@ -184,6 +207,7 @@ struct Pump::Impl {
     Peer& p = peer<S>();
     if (stopping || !p.open) return maybe_finish();
     p.reading = true;
+    resume_idle_timeout<S>();
     with_stream<S>([&](auto& ws) {
       ws.async_read(p.buffer, [self = self()](beast::error_code ec, std::size_t n) {
         self->impl_->template on_read<S>(ec, n);
@@ -205,6 +229,7 @@ struct Pump::Impl {
       p.buffer.clear();
       return maybe_finish();
     }
+    pause_idle_timeout<S>();
     do_write<other<S>>();
   }
 
@@ -393,19 +418,19 @@ Pump::Pump(ClientStream client, std::shared_ptr<Upstream> upstream, PumpOptions 
     : impl_(std::make_unique<Impl>(*this, std::move(client), std::move(upstream), options)) {
   assert(impl_->upstream);
   // The pump runs on the client's executor and never synchronizes with another one.
-  assert(impl_->upstream->get_executor() == impl_->client.get_executor());
+  assert(impl_->upstream->get_executor() == impl_->executor);
   impl_->configure();
 }
 
 Pump::~Pump() = default;
 
 void Pump::start(std::function<void(const PumpResult&)> on_end) {
-  net::dispatch(impl_->client.get_executor(),
+  net::dispatch(impl_->executor,
                 [self = shared_from_this(), on_end = std::move(on_end)]() mutable { self->impl_->run(std::move(on_end)); });
 }
 
 void Pump::end(std::uint16_t code, std::string reason, std::string final_text) {
-  net::post(impl_->client.get_executor(),
+  net::post(impl_->executor,
             [self = shared_from_this(), code, reason = std::move(reason), final_text = std::move(final_text)]() mutable {
               self->impl_->end(code, std::move(reason), std::move(final_text));
             });

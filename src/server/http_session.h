@@ -2,6 +2,7 @@
 // answer, repeat while keep-alive. The session owns itself through shared_from_this().
 #pragma once
 
+#include "server/gauges.h"
 #include "server/options.h"
 #include "server/routes.h"
 #include "server/stream_session.h"
@@ -16,12 +17,6 @@
 #include <optional>
 
 namespace bouncer::server {
-
-// Counts what is alive, so shutdown knows when the last request has been answered.
-struct Gauges {
-  std::atomic<std::size_t> connections{0};
-  std::atomic<std::size_t> requests_in_flight{0};
-};
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:

@@ -59,8 +59,11 @@ struct Options {
   std::chrono::milliseconds state_poll_interval{200};  // revocations reach us within this
   std::chrono::seconds shutdown_grace{10};
 
-  // How long a retired signing key stays published: the longest token lifetime + leeway.
-  std::int64_t publish_grace_seconds() const { return mint_limits.max_expires_in + leeway_seconds + 60; }
+  // How long a retired signing key stays published: the longest token lifetime plus the
+  // largest leeway any server may run with, so the CLI (which does not know the servers'
+  // leeway) can never retire a key that a server still needs.
+  static constexpr std::int64_t kMaxLeewaySeconds = 600;
+  std::int64_t publish_grace_seconds() const { return mint_limits.max_expires_in + kMaxLeewaySeconds + 60; }
 };
 
 }  // namespace bouncer::server

@@ -91,9 +91,10 @@ StreamSession::StreamSession(net::ip::tcp::socket socket, Request request, DoorC
   const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
   if (!ec) client_address_ = remote.address().to_string();
   session_id_ = "sess_" + crypto::random_base64url(12);
+  ++door_.gauges.connections;  // a WebSocket is a connection too (--max-connections)
 }
 
-StreamSession::~StreamSession() = default;
+StreamSession::~StreamSession() { --door_.gauges.connections; }
 
 void StreamSession::run() {
   beast::get_lowest_layer(ws_).expires_never();
@@ -193,6 +194,7 @@ void StreamSession::refuse(Refusal refusal) {
   const auto reason = policy::close_reason(refusal);
   log::info("session_refused", {{"session_id", session_id_},
                                 {"reason", policy::counter_name(refusal)},
+                                {"target", log::redact_url(request_.target())},
                                 {"key_id", grant_.key_id},
                                 {"model", model_},
                                 {"client", client_address_}});

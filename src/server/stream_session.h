@@ -8,6 +8,7 @@
 
 #include "policy/admission.h"
 #include "relay/pump.h"
+#include "server/gauges.h"
 #include "server/options.h"
 #include "server/responses.h"
 #include "server/sessions.h"
@@ -30,6 +31,7 @@ struct DoorContext {
   StateCache& cache;
   store::Store& store;
   SessionRegistry& registry;
+  Gauges& gauges;
   std::map<std::string, std::shared_ptr<boost::asio::ssl::context>> tls_by_model;  // wss:// models
 };
 

@@ -44,7 +44,7 @@ enum class Status {
   ok,
   malformed,              // length, segments, base64url, UTF-8, JSON, duplicate keys, types
   unsupported_algorithm,  // alg other than EdDSA / Ed25519, or typ other than JWT
-  forbidden_header,       // crit, jwk, jku, x5u, x5c present
+  forbidden_header,       // crit, jwk, jku, x5u, x5c or b64 present
   unknown_key,            // kid missing, not a printable-ASCII string of 1..64, or not found
   bad_signature,
   invalid_claims,         // a required claim missing or out of range

@@ -98,7 +98,7 @@ TEST_F(BackPressure, SlowReaderKeepsServerMemoryBounded) {
   if (!release_model_server) {
     std::cerr << "[door] note: " << release_model_server_bin() << " missing; using the dev model-server (slower)\n";
   }
-  start({.release = true});
+  start(StartOptions().release_build());
 
   const auto token = mint();
   const pid_t pid = bouncer_->pid();

@@ -37,11 +37,17 @@ inline std::string stream_target(const std::string& model, const std::string& qu
   return t;
 }
 
+// What a test needs from its servers, e.g. start(StartOptions().args({"--leeway-seconds", "0"})).
 struct StartOptions {
-  std::vector<std::string> args;          // extra `serve` flags
-  std::vector<std::string> extra_keys;    // names of more permanent keys, created with the CLI
-  std::string extra_toml;                 // appended to the generated config
-  bool release = false;                   // the release binaries (bouncer and model-server)
+  std::vector<std::string> extra_args;  // extra `serve` flags
+  std::vector<std::string> extra_keys;  // names of more permanent keys, created with the CLI
+  std::string extra_toml;               // appended to the generated config
+  bool release = false;                 // the release binaries (bouncer and model-server)
+
+  StartOptions& args(std::vector<std::string> a) { extra_args = std::move(a); return *this; }
+  StartOptions& keys(std::vector<std::string> k) { extra_keys = std::move(k); return *this; }
+  StartOptions& toml(std::string t) { extra_toml = std::move(t); return *this; }
+  StartOptions& release_build() { release = true; return *this; }
 };
 
 class Door : public ::testing::Test {
@@ -80,7 +86,7 @@ class Door : public ::testing::Test {
 
     for (const auto& name : options.extra_keys) extra_keys_.push_back(create_key(data_dir(), tmp_.path(), name));
     std::vector<std::string> args{"--config", config.string()};
-    args.insert(args.end(), options.args.begin(), options.args.end());
+    args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
     bouncer_ = std::make_unique<Bouncer>(data_dir(), tmp_.path(), args,
                                          options.release ? release_bouncer_bin() : bouncer_bin());
     if (options.extra_keys.empty()) {

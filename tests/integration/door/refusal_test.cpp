@@ -86,7 +86,7 @@ TEST_F(Refusal, TokenOfAnotherServerIsInvalidApiKey) {
 
 // expiresIn 1 with no leeway: 2.5 s later the token starts no session.
 TEST_F(Refusal, ExpiredToken) {
-  start({.args = {"--leeway-seconds", "0"}});
+  start(StartOptions().args({"--leeway-seconds", "0"}));
   const auto token = mint(R"({"expiresIn":1})");
   std::this_thread::sleep_for(2500ms);
   expect_refused(stream_target("echo", "api_key=" + token.api_key), {}, "Token expired");
@@ -95,7 +95,7 @@ TEST_F(Refusal, ExpiredToken) {
 
 // Tokens of a revoked permanent key start no session; the key itself neither.
 TEST_F(Refusal, TokenOfRevokedKey) {
-  start({.extra_keys = {"victim", "bystander"}});
+  start(StartOptions().keys({"victim", "bystander"}));
   const auto& victim = extra_keys_[0];
   const auto& bystander = extra_keys_[1];
   const auto token = mint_with(victim);
@@ -164,7 +164,7 @@ TEST_F(Refusal, OriginNotAllowed) {
 // Upstream trouble is 1011: a model server that refuses us (wrong shared secret), one that is
 // not there at all.
 TEST_F(Refusal, UpstreamUnavailable) {
-  start({.extra_toml = "[models.down]\nupstream = \"ws://127.0.0.1:1/nothing-listens-here\"\n"});
+  start(StartOptions().toml("[models.down]\nupstream = \"ws://127.0.0.1:1/nothing-listens-here\"\n"));
   const auto token = mint();
   expect_refused(stream_target("badsecret", "api_key=" + token.api_key), {}, "Upstream unavailable", 1011);
   expect_refused(stream_target("down", "api_key=" + token.api_key), {}, "Upstream unavailable", 1011);

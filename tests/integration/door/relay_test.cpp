@@ -156,7 +156,7 @@ TEST_F(Relay, UpstreamCloseCodeReachesClient) {
 
 // --max-message-bytes 1024: 1000 bytes pass, 2000 bytes close the session with 1009.
 TEST_F(Relay, OversizeMessageCloses1009) {
-  start({.args = {"--max-message-bytes", "1024"}});
+  start(StartOptions().args({"--max-message-bytes", "1024"}));
   const auto token = mint();
   for (const std::string model : {"echo", "up"}) {
     SCOPED_TRACE(model);

@@ -74,7 +74,7 @@ TEST_F(Session, MaxSessionDurationEndsTheSession) {
 
 // Expiry blocks new sessions only: a session opened just before it goes on.
 TEST_F(Session, ExpiryDuringSessionDoesNotEndIt) {
-  start({.args = {"--leeway-seconds", "0"}});
+  start(StartOptions().args({"--leeway-seconds", "0"}));
   const auto token = mint(R"({"expiresIn":2})");
   auto echo = connect(stream_target("echo", "api_key=" + token.api_key));
   auto up = connect(stream_target("up", "token=" + token.jwt));
@@ -89,7 +89,7 @@ TEST_F(Session, ExpiryDuringSessionDoesNotEndIt) {
 
 // `bouncer keys revoke ID`: new sessions are refused within ~1 s; live ones go on.
 TEST_F(Revocation, WithoutEndSessionsLiveSessionsGoOn) {
-  start({.extra_keys = {"revoked", "other"}});
+  start(StartOptions().keys({"revoked", "other"}));
   const auto& revoked = extra_keys_[0];
   const auto token = mint_with(revoked);
   auto echo = connect(stream_target("echo", "api_key=" + token.api_key));
@@ -120,7 +120,7 @@ TEST_F(Revocation, WithoutEndSessionsLiveSessionsGoOn) {
 // `bouncer keys revoke ID --end-sessions`: every live session of the key (its tokens' and its
 // own server-to-server ones) gets 1008 "Token revoked" within ~1 s; other keys' go on.
 TEST_F(Revocation, EndSessionsClosesLiveSessions1008) {
-  start({.extra_keys = {"revoked", "other"}});
+  start(StartOptions().keys({"revoked", "other"}));
   const auto& revoked = extra_keys_[0];
   const auto token = mint_with(revoked);
   const auto other = mint_with(extra_keys_[1]);
@@ -147,7 +147,7 @@ TEST_F(Revocation, EndSessionsClosesLiveSessions1008) {
 // POST /v1/keys/self/revoke {"endSessions":true}: the key revokes itself over HTTP and its
 // live sessions end with 1008 "Token revoked".
 TEST_F(Revocation, SelfRevokeWithEndSessions) {
-  start({.extra_keys = {"leaked", "other"}});
+  start(StartOptions().keys({"leaked", "other"}));
   const auto& leaked = extra_keys_[0];
   const auto token = mint_with(leaked);
   const auto other = mint_with(extra_keys_[1]);
@@ -174,7 +174,7 @@ TEST_F(Revocation, SelfRevokeWithEndSessions) {
 // --max-sessions-per-key 2: a third concurrent session of the key is refused with 1013, other
 // keys are not affected, and a freed place can be taken again.
 TEST_F(Caps, PerKey) {
-  start({.args = {"--max-sessions-per-key", "2"}, .extra_keys = {"capped", "other"}});
+  start(StartOptions().args({"--max-sessions-per-key", "2"}).keys({"capped", "other"}));
   const auto& capped = extra_keys_[0];
   const auto t1 = mint_with(capped);
   const auto t2 = mint_with(capped);
@@ -213,7 +213,7 @@ TEST_F(Caps, PerKey) {
 // [models.limited] max_sessions = 1: a second session on that model is refused with 1013,
 // whoever asks; other models are not affected.
 TEST_F(Caps, PerModel) {
-  start({.extra_keys = {"a", "b"}});
+  start(StartOptions().keys({"a", "b"}));
   const auto a = mint_with(extra_keys_[0]);
   const auto b = mint_with(extra_keys_[1]);
   auto first = connect(stream_target("limited", "api_key=" + a.api_key));

@@ -83,7 +83,7 @@ std::vector<std::string> jwt_secrets(const Minted& token) {
 // A token with metadata and a maxSessionDuration, presented as ?api_key=ek_…: every
 // X-Bouncer-* header, the configured headers and secret, the configured target unchanged.
 TEST_F(UpstreamHeaders, TellWhoConnected) {
-  start({.args = {"--log-level", "debug"}});
+  start(StartOptions().args({"--log-level", "debug"}));
   const std::string metadata = R"({"user":"u-42","plan":"pro","name":"Zoë 東京","nested":{"list":[1,2,3],"ok":true}})";
   const auto token =
       mint(R"({"expiresIn":120,"constraints":{"realtime":{"maxSessionDuration":30}},"metadata":)" + metadata + "}");
@@ -125,7 +125,7 @@ TEST_F(UpstreamHeaders, TellWhoConnected) {
 // Every way of presenting a credential; none reaches the upstream. No maxSessionDuration:
 // no deadline header. No metadata: no metadata header (or an empty one).
 TEST_F(UpstreamHeaders, NeverTheCredential) {
-  start({.args = {"--log-level", "debug"}});
+  start(StartOptions().args({"--log-level", "debug"}));
   const auto token = mint(R"({"expiresIn":120})");
   const auto secrets = [&] {
     auto s = jwt_secrets(token);

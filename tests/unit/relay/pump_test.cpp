@@ -240,8 +240,8 @@ TEST_F(PumpTest, OversizeFromClientClosesBothWith1009) {
   });
   ASSERT_TRUE(run_until([&] { return end.ec && ended() && upstream_ends.size() == 1; }));
   EXPECT_EQ(at_limit.data.size(), 1024u);
-  EXPECT_EQ(end.ec, websocket::error::closed) << end.ec.message();
-  EXPECT_EQ(end.close_code, 1009);
+  EXPECT_TRUE(end.ec);  // Beast fails the connection: close frame, then an abrupt teardown
+  EXPECT_EQ(end.close_code, 1009) << end.ec.message();
   EXPECT_EQ(upstream_ends[0].ec, websocket::error::closed) << upstream_ends[0].ec.message();
   EXPECT_EQ(upstream_ends[0].close_code, 1009);
   EXPECT_EQ(result().how, Ended::too_big);
@@ -263,8 +263,8 @@ TEST_F(PumpTest, OversizeFromUpstreamClosesBothWith1009) {
   ASSERT_TRUE(run_until([&] { return end.ec && ended() && upstream_ends.size() == 1; }));
   EXPECT_EQ(end.ec, websocket::error::closed) << end.ec.message();
   EXPECT_EQ(end.close_code, 1009);
-  EXPECT_EQ(upstream_ends[0].ec, websocket::error::closed) << upstream_ends[0].ec.message();
-  EXPECT_EQ(upstream_ends[0].close_code, 1009);
+  EXPECT_TRUE(upstream_ends[0].ec);  // the sender: close frame, then an abrupt teardown
+  EXPECT_EQ(upstream_ends[0].close_code, 1009) << upstream_ends[0].ec.message();
   EXPECT_EQ(result().how, Ended::too_big);
 }
 
@@ -281,7 +281,7 @@ TEST_F(PumpTest, EndSendsFinalTextThenClosesBothSides) {
     Ws client = co_await connect_client();
     co_await write_message(client, "hi", true);
     co_await read_message(client);
-    sessions[0]->pump->end(4000, "Session time limit reached", final_text);
+    (co_await session_started())->pump->end(4000, "Session time limit reached", final_text);
     text = co_await read_message(client);
     end = co_await read_message(client);
   });
@@ -307,7 +307,7 @@ TEST_F(PumpTest, EndWith1001ClosesUpstreamWith1001) {
     Ws client = co_await connect_client();
     co_await write_message(client, "hi", true);
     co_await read_message(client);
-    sessions[0]->pump->end(1001, "Server shutting down");
+    (co_await session_started())->pump->end(1001, "Server shutting down");
     end = co_await read_message(client);
   });
   ASSERT_TRUE(run_until([&] { return end.ec && ended() && upstream_ends.size() == 1; }));
@@ -324,7 +324,7 @@ TEST_F(PumpTest, EndWithOverlongReasonIsCut) {
   Message end;
   spawn([&]() -> net::awaitable<void> {
     Ws client = co_await connect_client();
-    sessions[0]->pump->end(4000, std::string(300, 'r'));
+    (co_await session_started())->pump->end(4000, std::string(300, 'r'));
     end = co_await read_message(client);
   });
   ASSERT_TRUE(run_until([&] { return end.ec && ended(); }));
@@ -341,8 +341,8 @@ TEST_F(PumpTest, EndTwiceAndAfterTheEndIsHarmless) {
     Ws client = co_await connect_client();
     co_await write_message(client, "hi", true);
     co_await read_message(client);
-    sessions[0]->pump->end(4000, "first", "final-1");
-    sessions[0]->pump->end(4001, "second", "final-2");
+    (co_await session_started())->pump->end(4000, "first", "final-1");
+    (co_await session_started())->pump->end(4001, "second", "final-2");
     for (;;) {
       got.push_back(co_await read_message(client));
       if (got.back().ec) break;
@@ -369,7 +369,7 @@ TEST_F(PumpTest, EndFromAnotherThread) {
     Ws client = co_await connect_client();
     co_await write_message(client, "hi", true);
     co_await read_message(client);
-    shared_pump = sessions[0]->pump;
+    shared_pump = (co_await session_started())->pump;
     ready.store(true, std::memory_order_release);
     text = co_await read_message(client);
     end = co_await read_message(client);
@@ -417,7 +417,7 @@ TEST_F(PumpTest, EndRacingWithCloses) {
       Ws client = co_await connect_client();
       co_await write_message(client, "hi", true);
       co_await read_message(client);
-      auto& pump = *sessions.at(static_cast<std::size_t>(i))->pump;
+      auto& pump = *(co_await session_started(static_cast<std::size_t>(i)))->pump;
       beast::error_code ec;
       switch (i % 4) {
         case 0:  // client close first, end() right behind it
@@ -481,7 +481,7 @@ TEST_F(PumpTest, EndWaitsForTheWriteInProgress) {
   spawn([&]() -> net::awaitable<void> {
     Ws client = co_await connect_client();
     co_await sleep_for(300ms);  // the pump's writes to us back up
-    sessions[0]->pump->end(4000, "bye", "final");
+    (co_await session_started())->pump->end(4000, "bye", "final");
     co_await sleep_for(100ms);
     for (;;) {
       got.push_back(co_await read_message(client));
@@ -565,6 +565,63 @@ TEST_F(PumpTest, SlowClientStallsTheUpstream) {
   EXPECT_EQ(received_hash, sent_hash);
   EXPECT_EQ(result().bytes_to_client, kTotal);
   EXPECT_EQ(result().frames_to_client, static_cast<std::uint64_t>(kFrames));
+}
+
+// While the pump holds off reading the upstream (a slow client has not taken the last
+// message), the upstream is not "silent": it must not be timed out. The client here reads
+// nothing for 5 s (idle_timeout 2 s) but keeps talking, so it is not silent either.
+TEST_F(PumpTest, HealthyUpstreamSurvivesASlowClient) {
+  pump_options.idle_timeout = 2s;
+  constexpr std::size_t kFrame = 64 * 1024;
+  constexpr int kFrames = 256;  // 16 MiB: more than the socket buffers hold
+  int upstream_got = 0;
+  start_upstream([&](Ws& ws) -> net::awaitable<void> {
+    bool reader_done = false;
+    spawn([&]() -> net::awaitable<void> {  // reads (and so answers pings) all along
+      for (;;) {
+        Message m = co_await read_message(ws);
+        if (m.ec) break;
+        ++upstream_got;
+      }
+      reader_done = true;
+    });
+    std::string frame(kFrame, '\0');
+    for (int k = 0; k < kFrames; ++k) {
+      fill_random(frame, static_cast<std::uint64_t>(k));
+      co_await write_message(ws, frame, false);
+    }
+    while (!reader_done) co_await sleep_for(10ms);
+  });
+  start_door();
+  int received = 0;
+  bool alive_after_stall = false, talker_done = false, done = false;
+  spawn([&]() -> net::awaitable<void> {
+    Ws client = co_await connect_client();
+    spawn([&]() -> net::awaitable<void> {
+      for (int i = 0; i < 10; ++i) {
+        co_await sleep_for(500ms);
+        co_await write_message(client, "still here", true);
+      }
+      talker_done = true;
+    });
+    co_await sleep_for(5500ms);
+    alive_after_stall = !ended();
+    std::string expected(kFrame, '\0');
+    for (int k = 0; k < kFrames; ++k) {
+      Message m = co_await read_message(client);
+      fill_random(expected, static_cast<std::uint64_t>(k));
+      if (m.ec || m.data != expected) break;
+      ++received;
+    }
+    while (!talker_done) co_await sleep_for(10ms);
+    co_await client.async_close(close_reason(1000), net::use_awaitable);
+    done = true;
+  });
+  ASSERT_TRUE(run_until([&] { return done && ended(); }, 120s));
+  EXPECT_TRUE(alive_after_stall);
+  EXPECT_EQ(received, kFrames);
+  EXPECT_EQ(upstream_got, 10);
+  EXPECT_EQ(result().how, Ended::client_closed);
 }
 
 // ---------------------------------------------------------------------------------------

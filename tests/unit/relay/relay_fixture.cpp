@@ -89,6 +89,11 @@ net::awaitable<Ws> RelayFixture::connect_client() {
   co_return ws;
 }
 
+net::awaitable<RelayFixture::Session*> RelayFixture::session_started(std::size_t i) {
+  while (sessions.size() <= i) co_await sleep_for(5ms);
+  co_return sessions[i].get();
+}
+
 bool RelayFixture::run_until(const std::function<bool()>& done, std::chrono::seconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done()) {

@@ -51,7 +51,9 @@ using namespace std::chrono_literals;
 // The test peers' streams: the browser (client role) and the model server (server role).
 using Ws = websocket::stream<beast::tcp_stream>;
 
-// What one read returned: a message, or the error (and the close frame when ec == closed).
+// What one read returned: a message, or the error and the close frame received, if any.
+// (A peer that fails the connection, e.g. for an oversize message, sends its close frame
+// and tears down at once: the read may then end with a transport error, not `closed`.)
 struct Message {
   beast::error_code ec;
   std::string data;
@@ -73,7 +75,7 @@ net::awaitable<Message> read_message(Stream& ws) {
   if (!m.ec) {
     m.data = beast::buffers_to_string(buffer.data());
     m.text = ws.got_text();
-  } else if (m.ec == websocket::error::closed) {
+  } else {
     m.close_code = ws.reason().code;
     m.close_reason.assign(ws.reason().reason.data(), ws.reason().reason.size());
   }
@@ -148,6 +150,10 @@ class RelayFixture : public ::testing::Test {
     int end_calls = 0;
     std::optional<PumpResult> result;
   };
+  // Waits until the door has started session i (the client's handshake completes before
+  // the door has connected the upstream).
+  net::awaitable<Session*> session_started(std::size_t i = 0);
+
   bool ended(std::size_t i = 0) const { return sessions.size() > i && sessions[i]->result.has_value(); }
   const PumpResult& result(std::size_t i = 0) const { return *sessions.at(i)->result; }
 
