@@ -15,4 +15,9 @@ namespace bouncer::origin::detail {
 // an empty result. Does not check forbidden domain code points: the host parser does.
 std::optional<std::string> domain_to_ascii(std::string_view domain);
 
+// ASCII helpers shared by the host and origin code (the URL Standard lowercases ASCII
+// only; anything else goes through IDNA).
+bool is_ascii(std::string_view s);
+std::string ascii_lowercase(std::string_view s);
+
 }  // namespace bouncer::origin::detail

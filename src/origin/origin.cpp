@@ -13,12 +13,15 @@
 #include <vector>
 
 #include "origin/host.h"
+#include "origin/idna.h"
 
 namespace bouncer::origin {
 namespace {
 
+using detail::ascii_lowercase;
 using detail::Host;
 using detail::HostKind;
+using detail::is_ascii;
 
 // The reasons an input is not canonical, in the order the parser meets them, without
 // repeats ("HTTPS://EXAMPLE.com" has upper-case letters once, not twice).
@@ -58,20 +61,6 @@ bool has_ascii_upper(std::string_view s) {
   return false;
 }
 
-bool is_ascii(std::string_view s) {
-  for (const char c : s) {
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  }
-  return true;
-}
-
-std::string ascii_lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (is_ascii_upper(c)) c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // The parser's first steps: strip leading and trailing C0 control or space, then remove
 // every ASCII tab or newline wherever it is ("ht\ntp://x" is http://x).
