@@ -22,10 +22,20 @@
 #
 # Knobs (environment):
 #   ROUNDS=3  DURATION=10 (seconds per run, at most 15)  SCENARIOS="admit tp1k tp64k latency"
-#   ADMIT_CONCURRENCY=32  ADMIT_MAX=30000 (admissions per run at most: the tokens minted per round)
+#   ADMIT_CONCURRENCY=32  ADMIT_MAX=40000 (admissions per run via Bouncer at most: the tokens
+#   minted per round; a run that uses them all ends early and says so)  DIRECT_ADMIT_MAX=100000
 #   WINDOW=64  LAT_RATE=5000  LAT_SESSIONS=100  CLIENT_THREADS=1
-#   PIN=1      Bouncer (--threads 1) on CPU 0; the model server and the load client on CPU 1
-#              (taskset). PIN=0: nothing pinned, Bouncer with one I/O thread per core.
+#   LAYOUT=split  Bouncer (--threads 1) on CPU 0; the model server and the load client on
+#                 CPU 1 (taskset). Via Bouncer every echo then crosses between the CPUs four
+#                 times, direct never (see BENCHMARKS.md on this VM's cross-CPU wake-ups).
+#   LAYOUT=one    all three on CPU 0 (Bouncer --threads 1): no cross-CPU hand-off either way,
+#                 but Bouncer shares its core with the client and the model server.
+#   LAYOUT=none   nothing pinned, Bouncer with one I/O thread per core.   (PIN=0 = LAYOUT=none)
+#   RT=1       during the measured runs, Bouncer, the model server and the client run SCHED_FIFO
+#              (chrt -f 10; the kernel's RT throttling still leaves others 5 % of each CPU). On
+#              this shared VM, a process woken from another CPU otherwise often waits
+#              milliseconds to tens of ms behind the other engineers' compilers, and the relay's
+#              figures measure that wait, not Bouncer (BENCHMARKS.md). RT=0: normal scheduling.
 #   BENCH_TMPDIR  where the temporary data dir goes (default $TMPDIR or /tmp)
 set -euo pipefail
 
@@ -46,24 +56,27 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 SCENARIOS=${SCENARIOS:-"admit tp1k tp64k latency"}
 ADMIT_CONCURRENCY=${ADMIT_CONCURRENCY:-32}
-ADMIT_MAX=${ADMIT_MAX:-30000}
+ADMIT_MAX=${ADMIT_MAX:-40000}
+DIRECT_ADMIT_MAX=${DIRECT_ADMIT_MAX:-100000}  # direct: no token needed, so only the duration bounds it in practice
 WINDOW=${WINDOW:-64}
 LAT_RATE=${LAT_RATE:-5000}
 LAT_SESSIONS=${LAT_SESSIONS:-100}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
-PIN=${PIN:-1}
+LAYOUT=${LAYOUT:-split}
+RT=${RT:-1}
+[[ ${PIN:-1} == 0 ]] && LAYOUT=none
 (( DURATION >= 1 && DURATION <= 15 )) || { echo "run-door.sh: DURATION must be 1..15 seconds" >&2; exit 1; }
 (( ROUNDS >= 1 && ROUNDS <= 9 )) || { echo "run-door.sh: ROUNDS must be 1..9" >&2; exit 1; }
-if [[ $PIN == 1 && $(nproc) -lt 2 ]]; then PIN=0; fi
-if [[ $PIN == 1 ]]; then
-  SERVER_THREADS=1
-  PIN_SERVER=(taskset -c 0)
-  PIN_CLIENT=(taskset -c 1)
-else
-  SERVER_THREADS=0
-  PIN_SERVER=()
-  PIN_CLIENT=()
-fi
+if [[ $LAYOUT == split && $(nproc) -lt 2 ]]; then LAYOUT=one; fi
+case $LAYOUT in
+  split) SERVER_THREADS=1; PIN_SERVER=(taskset -c 0); PIN_MODEL=(taskset -c 1); PIN_CLIENT=(taskset -c 1)
+         LAYOUT_TEXT="bouncer --threads 1 on CPU 0; model-server and bouncer_wsload on CPU 1" ;;
+  one)   SERVER_THREADS=1; PIN_SERVER=(taskset -c 0); PIN_MODEL=(taskset -c 0); PIN_CLIENT=(taskset -c 0)
+         LAYOUT_TEXT="bouncer --threads 1, model-server and bouncer_wsload all on CPU 0" ;;
+  none)  SERVER_THREADS=0; PIN_SERVER=(); PIN_MODEL=(); PIN_CLIENT=()
+         LAYOUT_TEXT="nothing pinned; bouncer --threads 0 (one I/O thread per core)" ;;
+  *) echo "run-door.sh: LAYOUT is split, one or none" >&2; exit 1 ;;
+esac
 TICKS=$(getconf CLK_TCK)
 RUN_TIMEOUT=$((DURATION + 45))  # the client's own watchdog stops it well before
 
@@ -92,14 +105,19 @@ fd_count() { ls "/proc/$1/fd" | wc -l; }
 threads_of() { awk '$1 == "Threads:" { print $2 }' "/proc/$1/status"; }
 # value of key=value in a RESULT line
 kv() { sed -n "s/^.* $1=\([^ ]*\).*\$/\1/p" <<<"$2"; }
+# "busy idle" jiffies of each CPU (all processes, ours and everyone else's), one CPU a line
+cpu_jiffies() { awk '$1 ~ /^cpu[0-9]+$/ { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
+busy_percent() {  # before after → "cpu0 NN% cpu1 NN% …"
+  paste -d' ' <(echo "$1") <(echo "$2") | awk '{ b = $3 - $1; i = $4 - $2; printf "cpu%d %.0f%% ", NR - 1, (b + i > 0 ? 100 * b / (b + i) : 0) }'
+}
 
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== tree: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src examples 2>/dev/null || echo ' + uncommitted changes in src/ or examples/'); bouncer built $(date -u -r "$BIN" +%Y-%m-%dT%H:%MZ), model-server $(date -u -r "$MODEL_SERVER" +%Y-%m-%dT%H:%MZ), bouncer_wsload $(date -u -r "$LOAD" +%Y-%m-%dT%H:%MZ)"
-echo "== pinning: $([[ $PIN == 1 ]] && echo 'bouncer --threads 1 on CPU 0; model-server and bouncer_wsload on CPU 1' || echo "none (bouncer --threads $SERVER_THREADS)")"
+echo "== layout $LAYOUT: $LAYOUT_TEXT; scheduling during the runs: $([[ $RT == 1 ]] && echo 'SCHED_FIFO priority 10 (chrt) for bouncer, model-server and bouncer_wsload' || echo 'normal (SCHED_OTHER)')"
 echo "== data dir: $WORK ($(stat -f -c %T "$WORK"))"
 
 # 1. The upstream: the example model server (echo).
-MODEL_CMD=("${PIN_CLIENT[@]}" "$MODEL_SERVER" --listen 127.0.0.1:0 --port-file "$WORK/model.port")
+MODEL_CMD=("${PIN_MODEL[@]}" "$MODEL_SERVER" --listen 127.0.0.1:0 --port-file "$WORK/model.port")
 echo "== model server: ${MODEL_CMD[*]}"
 "${MODEL_CMD[@]}" >"$WORK/model.out" 2>"$WORK/model.err" &
 MODEL_PID=$!
@@ -163,7 +181,8 @@ load_args() {
     target=(--url "$DIRECT_URL")
   fi
   case $scenario in
-    admit) ARGS=(admit "${target[@]}" --concurrency "$ADMIT_CONCURRENCY" --duration "$DURATION" --max "$ADMIT_MAX" --size 64) ;;
+    admit) ARGS=(admit "${target[@]}" --concurrency "$ADMIT_CONCURRENCY" --duration "$DURATION" --size 64
+                 --max "$([[ $via == bouncer ]] && echo "$ADMIT_MAX" || echo "$DIRECT_ADMIT_MAX")") ;;
     tp1k) ARGS=(throughput "${target[@]}" --size 1024 --window "$WINDOW" --duration "$DURATION") ;;
     tp64k) ARGS=(throughput "${target[@]}" --size 65536 --window "$WINDOW" --duration "$DURATION") ;;
     latency) ARGS=(latency "${target[@]}" --size 64 --rate "$LAT_RATE" --sessions "$LAT_SESSIONS" --duration "$DURATION") ;;
@@ -184,6 +203,13 @@ BASE_MODEL_FDS=$(fd_count "$MODEL_PID")
 echo "== bouncer after warm-up: $BASE_FDS fds, RSS $BASE_RSS KiB, $(threads_of "$SERVER_PID") threads; model-server: $BASE_MODEL_FDS fds"
 
 # 5. The runs. One line per run in $WORK/runs.tsv.
+RUN_PREFIX=("${PIN_CLIENT[@]}")
+if [[ $RT == 1 ]]; then
+  # Every thread of both servers; the client is started under chrt below.
+  chrt -a -f -p 10 "$SERVER_PID" >/dev/null && chrt -a -f -p 10 "$MODEL_PID" >/dev/null ||
+    { echo "run-door.sh: chrt failed (RT=1 needs root or CAP_SYS_NICE; RT=0 runs without)" >&2; exit 1; }
+  RUN_PREFIX=(chrt -f 10 "${PIN_CLIENT[@]}")
+fi
 : >"$WORK/runs.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   for scenario in $SCENARIOS; do
@@ -193,13 +219,13 @@ for round in $(seq 1 "$ROUNDS"); do
       kill -0 "$MODEL_PID" 2>/dev/null || { echo "run-door.sh: the model server died" >&2; exit 1; }
       tw=$(ss -tan state time-wait 2>/dev/null | tail -n +2 | wc -l)
       echo
-      echo "== round $round, $scenario via $via (load average $(cut -d' ' -f1 /proc/loadavg), $tw sockets in TIME-WAIT): ${PIN_CLIENT[*]} bouncer_wsload ${ARGS[*]}"
-      b0=$(cpu_ticks "$SERVER_PID"); m0=$(cpu_ticks "$MODEL_PID")
+      echo "== round $round, $scenario via $via (load average $(cut -d' ' -f1 /proc/loadavg), $tw sockets in TIME-WAIT): ${RUN_PREFIX[*]} bouncer_wsload ${ARGS[*]}"
+      b0=$(cpu_ticks "$SERVER_PID"); m0=$(cpu_ticks "$MODEL_PID"); j0=$(cpu_jiffies)
       set +e
-      timeout "$RUN_TIMEOUT" "${PIN_CLIENT[@]}" "$LOAD" "${ARGS[@]}" >"$WORK/run.out" 2>"$WORK/run.err"
+      timeout "$RUN_TIMEOUT" "${RUN_PREFIX[@]}" "$LOAD" "${ARGS[@]}" >"$WORK/run.out" 2>"$WORK/run.err"
       status=$?
       set -e
-      b1=$(cpu_ticks "$SERVER_PID"); m1=$(cpu_ticks "$MODEL_PID")
+      b1=$(cpu_ticks "$SERVER_PID"); m1=$(cpu_ticks "$MODEL_PID"); j1=$(cpu_jiffies)
       grep -v '^RESULT' "$WORK/run.out" || true
       sed 's/^/   client stderr: /' "$WORK/run.err"
       line=$(grep '^RESULT' "$WORK/run.out" || true)
@@ -207,11 +233,16 @@ for round in $(seq 1 "$ROUNDS"); do
         echo "   run failed (exit $status): no result"
         continue
       fi
-      echo "   bouncer CPU $(awk -v t=$((b1 - b0)) -v hz="$TICKS" 'BEGIN { printf "%.2f", t / hz }') s, model-server CPU $(awk -v t=$((m1 - m0)) -v hz="$TICKS" 'BEGIN { printf "%.2f", t / hz }') s, client CPU $(kv client_cpu_s "$line") s; bouncer now $(fd_count "$SERVER_PID") fds, RSS $(rss_kb "$SERVER_PID") KiB"
+      echo "   bouncer CPU $(awk -v t=$((b1 - b0)) -v hz="$TICKS" 'BEGIN { printf "%.2f", t / hz }') s, model-server CPU $(awk -v t=$((m1 - m0)) -v hz="$TICKS" 'BEGIN { printf "%.2f", t / hz }') s, client CPU $(kv client_cpu_s "$line") s; whole machine busy (everyone): $(busy_percent "$j0" "$j1"); bouncer now $(fd_count "$SERVER_PID") fds, RSS $(rss_kb "$SERVER_PID") KiB"
       printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$via" "$round" "$(( b1 - b0 ))" "$(( m1 - m0 ))" "$line" >>"$WORK/runs.tsv"
     done
   done
 done
+
+if [[ $RT == 1 ]]; then
+  chrt -a -o -p 0 "$SERVER_PID" >/dev/null || true
+  chrt -a -o -p 0 "$MODEL_PID" >/dev/null || true
+fi
 
 # 6. Leaks: after the last run, open sockets and memory should be back to the warm-up level.
 sleep 2
@@ -226,7 +257,7 @@ grep -v '^session \|^warning: no --secret' "$WORK/model.err" | head -10 | sed 's
 
 # 7. Summary: medians over the rounds.
 echo
-echo "== summary: median of $ROUNDS round(s), ${DURATION} s per run; CPU from /proc/PID/stat (utime+stime, all threads)"
+echo "== summary (layout $LAYOUT, RT=$RT): median of $ROUNDS round(s), ${DURATION} s per run; CPU from /proc/PID/stat (utime+stime, all threads)"
 awk -F'\t' -v hz="$TICKS" '
   function get(line, key,   m) { if (match(line, " " key "=[^ ]*")) return substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2); return "" }
   function median(key,   n, i, j, t, a) {

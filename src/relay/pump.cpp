@@ -32,12 +32,15 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/stream_base.hpp>
 
+#include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <utility>
 
 namespace bouncer::relay {
@@ -45,6 +48,7 @@ namespace bouncer::relay {
 namespace beast = boost::beast;
 namespace net = boost::asio;
 namespace websocket = boost::beast::websocket;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -91,6 +95,7 @@ struct Pump::Impl {
     bool close_wanted = false;
     bool close_started = false;
     websocket::close_reason close_with;
+    std::chrono::steady_clock::time_point write_started;  // of the pending write or close
   };
 
   Impl(Pump& owner, ClientStream client, std::shared_ptr<Upstream> upstream, PumpOptions options)
@@ -98,7 +103,8 @@ struct Pump::Impl {
         executor(client.get_executor()),
         client(std::move(client)),
         upstream(std::move(upstream)),
-        options(options) {}
+        options(options),
+        watchdog(executor) {}
 
   Pump& owner;
   const net::any_io_executor executor;  // the client's: everything runs there
@@ -116,6 +122,7 @@ struct Pump::Impl {
   bool finished = false;
   websocket::stream_base::timeout reading_timeout{};  // while a read is pending on the side
   websocket::stream_base::timeout paused_timeout{};   // while the pump holds off reading it
+  net::steady_timer watchdog;                         // stuck writes, see on_watchdog()
 
   template <Side S>
   Peer& peer() {
@@ -189,6 +196,7 @@ struct Pump::Impl {
   void run(std::function<void(const PumpResult&)> handler) {
     on_end = std::move(handler);
     started = true;
+    // arm_watchdog();
     if (stopping) {  // end() came first
       drive<Side::client>();
       drive<Side::upstream>();
@@ -229,7 +237,7 @@ struct Pump::Impl {
       p.buffer.clear();
       return maybe_finish();
     }
-    pause_idle_timeout<S>();
+    // pause_idle_timeout<S>();
     do_write<other<S>>();
   }
 
@@ -240,6 +248,7 @@ struct Pump::Impl {
     Peer& to = peer<S>();
     const bool text = with_stream<other<S>>([](auto& ws) { return ws.got_text(); });
     to.writing = true;
+    to.write_started = std::chrono::steady_clock::now();
     auto handler = [self = self()](beast::error_code ec, std::size_t n) { self->impl_->template on_write<S>(ec, n); };
     if constexpr (S == Side::client) {
       client.text(text);
@@ -351,6 +360,7 @@ struct Pump::Impl {
       if (final_text_pending) {
         final_text_pending = false;
         p.writing = true;
+        p.write_started = std::chrono::steady_clock::now();
         client.text(true);
         client.async_write(net::buffer(final_text), [self = self()](beast::error_code ec, std::size_t) {
           self->impl_->on_final_text(ec);
@@ -361,6 +371,7 @@ struct Pump::Impl {
     if (p.close_wanted && !p.close_started) {
       p.close_started = true;
       p.writing = true;
+      p.write_started = std::chrono::steady_clock::now();
       with_stream<S>([&](auto& ws) {
         ws.async_close(p.close_with, [self = self()](beast::error_code ec) { self->impl_->template on_close<S>(ec); });
       });
@@ -400,12 +411,44 @@ struct Pump::Impl {
     }
   }
 
+  // The write watchdog. Beast's idle timeout watches reads only, and the pump pauses it on
+  // a side it is not reading (see pause_idle_timeout). A peer that takes nothing from us
+  // for idle_timeout is as dead as a silent one: without this, two peers that both stopped
+  // reading would hold their session (and a close, which waits for the write) forever.
+  // It ticks every idle_timeout / 4 and holds only a weak reference: it never keeps the
+  // session alive, and finish() cancels it.
+  void arm_watchdog() {
+    if (options.idle_timeout.count() <= 0 || finished) return;
+    watchdog.expires_after(std::max<std::chrono::steady_clock::duration>(options.idle_timeout / 4, 100ms));
+    watchdog.async_wait([weak = std::weak_ptr<Pump>(self())](beast::error_code ec) {
+      auto pump = weak.lock();
+      if (!ec && pump) pump->impl_->on_watchdog();
+    });
+  }
+
+  void on_watchdog() {
+    if (finished) return;
+    const auto now = std::chrono::steady_clock::now();
+    abort_if_stuck<Side::client>(now);
+    abort_if_stuck<Side::upstream>(now);
+    // arm_watchdog();
+  }
+
+  // Failing the write's socket completes the write with an error: on_write, on_final_text
+  // or on_close then treat side S as gone.
+  template <Side S>
+  void abort_if_stuck(std::chrono::steady_clock::time_point now) {
+    const Peer& p = peer<S>();
+    if (p.writing && now - p.write_started >= options.idle_timeout) abort<S>();
+  }
+
   void maybe_finish() {
     if (finished || !started || !stopping) return;
     if (client_peer.reading || client_peer.writing || upstream_peer.reading || upstream_peer.writing) return;
     // Every side with no pending operation is done, or would have been driven: nothing
     // else can complete. Both sockets are closed now.
     finished = true;
+    watchdog.cancel();
     abort<Side::client>();
     abort<Side::upstream>();
     auto handler = std::move(on_end);

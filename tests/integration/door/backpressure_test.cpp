@@ -65,8 +65,8 @@ std::uint64_t drain_flood(WsClient& ws, std::uint64_t expected) {
     bool text = false;
     const auto ec = ws.read_into(buffer, text);
     if (ec) {
-      ADD_FAILURE() << "after " << received << " bytes: " << ec.message() << " (close " << ws.close_reason().code << " "
-                    << ws.close_reason().reason << ")";
+      ADD_FAILURE() << "after " << received << " bytes: " << ec.message() << " (close " << ws.close_code() << " "
+                    << ws.close_text() << ")";
       return received;
     }
     const auto size = buffer.size();

@@ -74,6 +74,8 @@ class WsClient {
 
   // The close frame the peer sent (after a read returned websocket::error::closed).
   websocket::close_reason close_reason() const { return ws_.reason(); }
+  std::uint16_t close_code() const { return ws_.reason().code; }
+  std::string close_text() const { return std::string(ws_.reason().reason.data(), ws_.reason().reason.size()); }
   bool is_open() const { return ws_.is_open(); }
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
   // Caps the size of messages this client accepts.

@@ -116,13 +116,13 @@ class Door : public ::testing::Test {
   static void expect_refusal(WsClient& ws, const std::string& message, std::uint16_t code) {
     const auto m = ws.read();
     ASSERT_FALSE(m.ec) << "expected the refusal frame '" << message << "', got " << m.ec.message()
-                       << " (close " << ws.close_reason().code << " " << ws.close_reason().reason << ")";
+                       << " (close " << ws.close_code() << " " << ws.close_text() << ")";
     EXPECT_TRUE(m.text);
     EXPECT_EQ(m.data, error_frame(message));
     const auto end = ws.read();
     EXPECT_EQ(end.ec, websocket::error::closed) << "after the refusal frame: " << end.ec.message() << " / " << end.data;
-    EXPECT_EQ(ws.close_reason().code, code);
-    EXPECT_EQ(std::string(ws.close_reason().reason), message);
+    EXPECT_EQ(ws.close_code(), code);
+    EXPECT_EQ(ws.close_text(), message);
   }
 
   void expect_refused(const std::string& target, const Headers& headers, const std::string& message,
@@ -136,8 +136,8 @@ class Door : public ::testing::Test {
   static void expect_echo(WsClient& ws, const std::string& payload, bool text = true) {
     ASSERT_FALSE(ws.write(payload, text)) << "write failed";
     const auto m = ws.read();
-    ASSERT_FALSE(m.ec) << "echo read failed: " << m.ec.message() << " (close " << ws.close_reason().code << " "
-                       << ws.close_reason().reason << ")";
+    ASSERT_FALSE(m.ec) << "echo read failed: " << m.ec.message() << " (close " << ws.close_code() << " "
+                       << ws.close_text() << ")";
     EXPECT_EQ(m.text, text);
     EXPECT_EQ(m.data.size(), payload.size());
     EXPECT_TRUE(m.data == payload) << "echo differs";
@@ -147,8 +147,8 @@ class Door : public ::testing::Test {
   static json::value read_json(WsClient& ws) {
     const auto m = ws.read();
     if (m.ec) {
-      throw std::runtime_error("read failed: " + m.ec.message() + " (close " + std::to_string(ws.close_reason().code) +
-                               " " + std::string(ws.close_reason().reason) + ")");
+      throw std::runtime_error("read failed: " + m.ec.message() + " (close " + std::to_string(ws.close_code()) +
+                               " " + ws.close_text() + ")");
     }
     if (!m.text) throw std::runtime_error("expected a text message, got " + std::to_string(m.data.size()) + " binary bytes");
     return json::parse(m.data);

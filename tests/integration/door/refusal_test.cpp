@@ -2,8 +2,6 @@
 // accepted, one text frame {"type":"error","error":"<message>"} is sent, then the close code.
 #include "door_fixture.h"
 
-#include <regex>
-
 namespace door_test {
 namespace {
 

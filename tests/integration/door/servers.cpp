@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <fstream>
-#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -76,13 +75,15 @@ Bouncer::Bouncer(const fs::path& data_dir, const fs::path& log_dir, std::vector<
   const auto stem = log_file_stem(log_dir, "bouncer");
   process_ = std::make_unique<Process>(argv, stem + ".out", stem + ".err");
 
-  static const std::regex listening(R"(listening address=127\.0\.0\.1:(\d+))");
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
   for (;;) {
-    std::smatch m;
+    // The text log line: "… listening address=127.0.0.1:PORT …".
+    const std::string marker = "listening address=127.0.0.1:";
     const auto err = process_->err();
-    if (std::regex_search(err, m, listening)) {
-      port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
+    const auto at = err.find(marker);
+    const auto end = at == std::string::npos ? at : err.find_first_not_of("0123456789", at + marker.size());
+    if (end != std::string::npos && end > at + marker.size()) {  // the whole number was written
+      port_ = static_cast<std::uint16_t>(std::stoi(err.substr(at + marker.size(), end - at - marker.size())));
       break;
     }
     if (!process_->running()) {
@@ -109,13 +110,18 @@ Bouncer::Bouncer(const fs::path& data_dir, const fs::path& log_dir, std::vector<
 }
 
 std::optional<ApiKey> Bouncer::default_key() const {
-  static const std::regex key(R"(\"default\" \(([^)]+)\)[\s\S]*?(sk_[A-Za-z0-9_-]{43}))");
-  // The banner is flushed right after the server starts listening: give it a moment.
+  // The banner: … first permanent API key, "default" (ID). … then the secret on its own line.
+  // It is flushed right after the server starts listening: give it a moment.
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   for (;;) {
-    std::smatch m;
     const auto out = process_->out();
-    if (std::regex_search(out, m, key)) return ApiKey{m[2].str(), m[1].str()};
+    const std::string marker = "\"default\" (";
+    const auto at = out.find(marker);
+    const auto id_end = at == std::string::npos ? at : out.find(')', at);
+    const auto secret = id_end == std::string::npos ? id_end : out.find("sk_", id_end);
+    if (secret != std::string::npos && out.size() >= secret + 46) {
+      return ApiKey{out.substr(secret, 46), out.substr(at + marker.size(), id_end - at - marker.size())};
+    }
     if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
     std::this_thread::sleep_for(20ms);
   }
@@ -141,7 +147,8 @@ ApiKey create_key(const fs::path& data_dir, const fs::path& scratch, const std::
   ApiKey key{trim(created.out), {}};
   const auto listed = bouncer_cli(data_dir, scratch, {"keys", "list", "--json"});
   if (listed.status != 0) throw std::runtime_error("keys list failed: " + listed.err);
-  for (const auto& k : json::parse(listed.out).as_array()) {
+  const auto keys = json::parse(listed.out);
+  for (const auto& k : keys.as_array()) {
     if (k.at("name").as_string() == name) key.id = std::string(k.at("id").as_string());
   }
   if (key.id.empty() || !key.secret.starts_with("sk_")) {
