@@ -36,6 +36,10 @@
 #              this shared VM, a process woken from another CPU otherwise often waits
 #              milliseconds to tens of ms behind the other engineers' compilers, and the relay's
 #              figures measure that wait, not Bouncer (BENCHMARKS.md). RT=0: normal scheduling.
+#   PROFILE=1  also `perf record -e cpu-clock -F 1999 -g` Bouncer during each run via Bouncer and
+#              print where its CPU goes per operation (perf slows it a little: take the speed
+#              figures from runs without it). Data files stay in bench/results/ (git-ignored).
+#              E.g. PROFILE=1 ROUNDS=1 SCENARIOS="admit latency" bench/run-door.sh
 #   BENCH_TMPDIR  where the temporary data dir goes (default $TMPDIR or /tmp)
 set -euo pipefail
 
@@ -64,6 +68,9 @@ LAT_SESSIONS=${LAT_SESSIONS:-100}
 CLIENT_THREADS=${CLIENT_THREADS:-1}
 LAYOUT=${LAYOUT:-split}
 RT=${RT:-1}
+PROFILE=${PROFILE:-0}
+if [[ $PROFILE == 1 ]]; then command -v perf >/dev/null || { echo "run-door.sh: PROFILE=1 needs perf" >&2; exit 1; }; fi
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 [[ ${PIN:-1} == 0 ]] && LAYOUT=none
 (( DURATION >= 1 && DURATION <= 15 )) || { echo "run-door.sh: DURATION must be 1..15 seconds" >&2; exit 1; }
 (( ROUNDS >= 1 && ROUNDS <= 9 )) || { echo "run-door.sh: ROUNDS must be 1..9" >&2; exit 1; }
@@ -115,6 +122,21 @@ echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 echo "== tree: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src examples 2>/dev/null || echo ' + uncommitted changes in src/ or examples/'); bouncer built $(date -u -r "$BIN" +%Y-%m-%dT%H:%MZ), model-server $(date -u -r "$MODEL_SERVER" +%Y-%m-%dT%H:%MZ), bouncer_wsload $(date -u -r "$LOAD" +%Y-%m-%dT%H:%MZ)"
 echo "== layout $LAYOUT: $LAYOUT_TEXT; scheduling during the runs: $([[ $RT == 1 ]] && echo 'SCHED_FIFO priority 10 (chrt) for bouncer, model-server and bouncer_wsload' || echo 'normal (SCHED_OTHER)')"
 echo "== data dir: $WORK ($(stat -f -c %T "$WORK"))"
+
+# Where Bouncer's CPU went during a profiled run: $1 perf data, $2 Bouncer CPU µs per unit, $3 unit.
+profile_report() {
+  local data=$1 per=$2 unit=$3
+  report() { perf report -i "$data" --stdio -g none "$@" 2>/dev/null | grep -v '^#' | grep -v '^$' || true; }
+  echo "   -- profile: $data (perf report -i $data --children); Bouncer CPU per $unit under perf: $per us"
+  echo "   -- by thread and library (self time; us/$unit = share x CPU per $unit)"
+  report --no-children --sort pid,dso | head -12 |
+    awk -v pm="$per" -v u="$unit" '{ p = $1; sub(/%/, "", p); printf "      %s   ~%6.1f us/%s\n", $0, p * pm / 100, u }' || true
+  echo "   -- kernel time by system call (children)"
+  report --children --sort sym | grep -E '\[k\] (__x64_sys_[a-z0-9_]+|__sys_(send|recv)msg|asm_sysvec_[a-z_]+|irqentry_exit_to_user_mode)$' | head -12 |
+    awk -v pm="$per" -v u="$unit" '{ p = $1; sub(/%/, "", p); printf "      %s   ~%6.1f us/%s\n", $0, p * pm / 100, u }' || true
+  echo "   -- top functions (self time)"
+  report --no-children --sort dso,sym | head -25 | cut -c1-150 | sed 's/^/      /' || true
+}
 
 # 1. The upstream: the example model server (echo).
 MODEL_CMD=("${PIN_MODEL[@]}" "$MODEL_SERVER" --listen 127.0.0.1:0 --port-file "$WORK/model.port")
@@ -221,10 +243,23 @@ for round in $(seq 1 "$ROUNDS"); do
       echo
       echo "== round $round, $scenario via $via (load average $(cut -d' ' -f1 /proc/loadavg), $tw sockets in TIME-WAIT): ${RUN_PREFIX[*]} bouncer_wsload ${ARGS[*]}"
       b0=$(cpu_ticks "$SERVER_PID"); m0=$(cpu_ticks "$MODEL_PID"); j0=$(cpu_jiffies)
+      PERF_PID=
+      if [[ $PROFILE == 1 && $via == bouncer ]]; then
+        mkdir -p "$ROOT/bench/results"
+        PERF_DATA=$ROOT/bench/results/perf.door.$scenario.$round.$STAMP.data
+        perf record -q -e cpu-clock -F 1999 -g -p "$SERVER_PID" -o "$PERF_DATA" 2>/dev/null &
+        PERF_PID=$!
+        sleep 0.3
+        b0=$(cpu_ticks "$SERVER_PID")
+      fi
       set +e
       timeout "$RUN_TIMEOUT" "${RUN_PREFIX[@]}" "$LOAD" "${ARGS[@]}" >"$WORK/run.out" 2>"$WORK/run.err"
       status=$?
       set -e
+      if [[ -n $PERF_PID ]]; then
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+      fi
       b1=$(cpu_ticks "$SERVER_PID"); m1=$(cpu_ticks "$MODEL_PID"); j1=$(cpu_jiffies)
       grep -v '^RESULT' "$WORK/run.out" || true
       sed 's/^/   client stderr: /' "$WORK/run.err"
@@ -235,6 +270,13 @@ for round in $(seq 1 "$ROUNDS"); do
       fi
       echo "   bouncer CPU $(awk -v t=$((b1 - b0)) -v hz="$TICKS" 'BEGIN { printf "%.2f", t / hz }') s, model-server CPU $(awk -v t=$((m1 - m0)) -v hz="$TICKS" 'BEGIN { printf "%.2f", t / hz }') s, client CPU $(kv client_cpu_s "$line") s; whole machine busy (everyone): $(busy_percent "$j0" "$j1"); bouncer now $(fd_count "$SERVER_PID") fds, RSS $(rss_kb "$SERVER_PID") KiB"
       printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$via" "$round" "$(( b1 - b0 ))" "$(( m1 - m0 ))" "$line" >>"$WORK/runs.tsv"
+      if [[ -n $PERF_PID ]]; then
+        if [[ $scenario == admit ]]; then
+          profile_report "$PERF_DATA" "$(awk -v t=$((b1 - b0)) -v hz="$TICKS" -v n="$(kv ops "$line")" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')" admission
+        else
+          profile_report "$PERF_DATA" "$(awk -v t=$((b1 - b0)) -v hz="$TICKS" -v n="$(kv echoed "$line")" 'BEGIN { printf "%.2f", t / hz * 1e6 / (2 * n) }')" frame
+        fi
+      fi
     done
   done
 done

@@ -196,7 +196,7 @@ struct Pump::Impl {
   void run(std::function<void(const PumpResult&)> handler) {
     on_end = std::move(handler);
     started = true;
-    // arm_watchdog();
+    arm_watchdog();
     if (stopping) {  // end() came first
       drive<Side::client>();
       drive<Side::upstream>();
@@ -237,7 +237,7 @@ struct Pump::Impl {
       p.buffer.clear();
       return maybe_finish();
     }
-    // pause_idle_timeout<S>();
+    pause_idle_timeout<S>();
     do_write<other<S>>();
   }
 
@@ -431,7 +431,7 @@ struct Pump::Impl {
     const auto now = std::chrono::steady_clock::now();
     abort_if_stuck<Side::client>(now);
     abort_if_stuck<Side::upstream>(now);
-    // arm_watchdog();
+    arm_watchdog();
   }
 
   // Failing the write's socket completes the write with an error: on_write, on_final_text

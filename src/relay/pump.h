@@ -5,6 +5,10 @@
 // one side is written to the other before the next read starts, so a slow reader slows
 // its writer through TCP flow control, and memory per session stays within about
 // 2 × max_message_bytes plus Beast's buffers, whatever the peers do.
+//
+// Threading: the pump runs on the client stream's executor, and the upstream must have been
+// connected on that same executor (async_connect(client.get_executor(), …)); no strand is
+// used. Only end() may be called from another thread.
 #pragma once
 
 #include "relay/upstream.h"
@@ -24,7 +28,8 @@ using ClientStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
 
 struct PumpOptions {
   std::size_t max_message_bytes = 1 << 20;        // larger messages close the session with 1009
-  std::chrono::seconds idle_timeout{60};          // a peer silent this long (no pong) is dead
+  std::chrono::seconds idle_timeout{60};          // a peer silent this long (no pong), or that
+                                                  // takes none of a message this long, is dead
 };
 
 // Why a session ended, for logs and counters.

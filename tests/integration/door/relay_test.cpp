@@ -135,7 +135,7 @@ TEST_F(Relay, ClientCloseCodeReachesUpstream) {
   for (;;) {
     log = upstream_->err();
     if (log.find(expected) != std::string::npos) break;
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+    ASSERT_TRUE(std::chrono::steady_clock::now() < deadline)
         << "the model server did not log a close with 4001 \"bye\" (" << expected << ")\n" << log;
     std::this_thread::sleep_for(50ms);
   }
@@ -165,8 +165,11 @@ TEST_F(Relay, OversizeMessageCloses1009) {
     expect_echo(*ws, all_bytes(1024), false);
     ASSERT_FALSE(ws->write(std::string(2000, 'b'), false));
     const auto m = ws->read();
-    EXPECT_EQ(m.ec, websocket::error::closed) << m.ec.message() << " " << m.data.size() << " bytes";
-    EXPECT_EQ(ws->close_code(), 1009);
+    // The close frame arrives. (The server drops the connection right after it, with the rest
+    // of our message unread, so the closing handshake may end in a reset: the read's error
+    // is then ENOTCONN/ECONNRESET instead of "closed". The client has its 1009 either way.)
+    EXPECT_TRUE(m.ec) << "no close after an oversize message";
+    EXPECT_EQ(ws->close_code(), 1009) << m.ec.message();
   }
 }
 
