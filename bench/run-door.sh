@@ -30,6 +30,9 @@
 #                 times, direct never (see BENCHMARKS.md on this VM's cross-CPU wake-ups).
 #   LAYOUT=one    all three on CPU 0 (Bouncer --threads 1): no cross-CPU hand-off either way,
 #                 but Bouncer shares its core with the client and the model server.
+#   LAYOUT=cross  Bouncer and the model server on CPU 0, the client on CPU 1: direct and via
+#                 Bouncer alike, every echo crosses between the CPUs twice (for latency only:
+#                 direct then has two cores, Bouncer and the model server share one).
 #   LAYOUT=none   nothing pinned, Bouncer with one I/O thread per core.   (PIN=0 = LAYOUT=none)
 #   RT=1       during the measured runs, Bouncer, the model server and the client run SCHED_FIFO
 #              (chrt -f 10; the kernel's RT throttling still leaves others 5 % of each CPU). On
@@ -80,9 +83,11 @@ case $LAYOUT in
          LAYOUT_TEXT="bouncer --threads 1 on CPU 0; model-server and bouncer_wsload on CPU 1" ;;
   one)   SERVER_THREADS=1; PIN_SERVER=(taskset -c 0); PIN_MODEL=(taskset -c 0); PIN_CLIENT=(taskset -c 0)
          LAYOUT_TEXT="bouncer --threads 1, model-server and bouncer_wsload all on CPU 0" ;;
+  cross) SERVER_THREADS=1; PIN_SERVER=(taskset -c 0); PIN_MODEL=(taskset -c 0); PIN_CLIENT=(taskset -c 1)
+         LAYOUT_TEXT="bouncer --threads 1 and model-server on CPU 0; bouncer_wsload on CPU 1" ;;
   none)  SERVER_THREADS=0; PIN_SERVER=(); PIN_MODEL=(); PIN_CLIENT=()
          LAYOUT_TEXT="nothing pinned; bouncer --threads 0 (one I/O thread per core)" ;;
-  *) echo "run-door.sh: LAYOUT is split, one or none" >&2; exit 1 ;;
+  *) echo "run-door.sh: LAYOUT is split, one, cross or none" >&2; exit 1 ;;
 esac
 TICKS=$(getconf CLK_TCK)
 RUN_TIMEOUT=$((DURATION + 45))  # the client's own watchdog stops it well before

@@ -18,12 +18,18 @@
 // + the kernel's socket buffers,
 // whatever the peers do.
 //
+// Liveness. Beast's idle timeout (keep-alive pings) watches each side while the pump reads
+// it, and is paused while the pump holds off reading a side (back-pressure is not
+// silence). A write watchdog drops a side that has not taken one message (or the final
+// text, or a close frame) within idle_timeout. So a session always ends within about
+// 2 × idle_timeout of its peers going away or wedging, and end() always completes.
+//
 // Ending. The first terminal event (a close frame, an error, an oversize message, end())
-// sets `stopping_`; from then on no new read or relay write starts, and each side that is
+// sets `stopping`; from then on no new read or relay write starts, and each side that is
 // still open gets, in order on its write path (Beast allows one write at a time, a close
 // counting as a write): the final text frame (client only, after end()), then a close
 // frame. A side is done when a read or write on it failed, or its close completed.
-// on_end runs once, when stopping_ is set and no operation is pending on either side.
+// on_end runs once, when `stopping` is set and no operation is pending on either side.
 #include "relay/pump.h"
 
 #include "relay/upstream_stream.h"
@@ -175,6 +181,11 @@ struct Pump::Impl {
     upstream->set_option(reading_timeout);
     client.read_message_max(options.max_message_bytes);
     upstream->read_message_max(options.max_message_bytes);
+    if (options.max_message_bytes > 0) {
+      // flat_buffer grows by doubling; the cap keeps it within one message's limit.
+      client_peer.buffer.max_size(options.max_message_bytes);
+      upstream_peer.buffer.max_size(options.max_message_bytes);
+    }
     // One frame per message: the message is whole in memory anyway.
     client.auto_fragment(false);
     upstream->auto_fragment(false);
@@ -229,6 +240,9 @@ struct Pump::Impl {
     p.reading = false;
     if (ec) {
       p.open = false;
+      // Side S is gone (a read aborted by our own close handshake aside): fail a write
+      // still pending on it now rather than when the watchdog notices.
+      if (ec != net::error::operation_aborted) abort<S>();
       if (!stopping) stop_after_read_error<S>(ec);
       return maybe_finish();
     }

@@ -29,7 +29,7 @@ using ClientStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
 struct PumpOptions {
   std::size_t max_message_bytes = 1 << 20;        // larger messages close the session with 1009
   std::chrono::seconds idle_timeout{60};          // a peer silent this long (no pong), or that
-                                                  // takes none of a message this long, is dead
+                                                  // takes this long to take one message, is dead
 };
 
 // Why a session ended, for logs and counters.

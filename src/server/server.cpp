@@ -59,6 +59,9 @@ void Server::do_accept(Worker& worker) {
         // Over the limit: closing at once is kinder to the process than queueing forever.
         log::warn("connection_refused", {{"reason", "max_connections"}, {"limit", options_.max_connections}});
       } else {
+        // Answers and relayed frames are small and latency-bound: never wait for Nagle.
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
         std::make_shared<HttpSession>(std::move(socket), options_, router_, gauges_, door_)->run();
       }
     } else {
