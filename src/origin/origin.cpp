@@ -231,8 +231,10 @@ Check check(std::string_view input) {
   describe_rest(std::string_view(s).substr(authority_end), problems);
 
   // https://html.spec.whatwg.org/#ascii-serialisation-of-an-origin
-  std::string canonical = scheme->name + "://" + host.serialized;
-  if (port) canonical += ":" + std::to_string(*port);
+  // Appended, not `":" + string&&`: GCC 12 -O3 reports a false -Wrestrict there (GCC PR 105329).
+  std::string canonical = scheme->name;
+  canonical.append("://").append(host.serialized);
+  if (port) canonical.append(":").append(std::to_string(*port));
   if (canonical == input) return Check{Verdict::canonical, std::move(canonical), {}};
   return Check{Verdict::not_canonical, std::move(canonical), problems.joined()};
 }

@@ -57,11 +57,8 @@ class Door : public ::testing::Test {
       if (bouncer_) std::cerr << "==== bouncer ====\n" << tail(bouncer_->logs()) << "\n";
       if (upstream_) std::cerr << "==== model-server ====\n" << tail(upstream_->logs()) << "\n";
     }
-    auto t=std::chrono::steady_clock::now();
     bouncer_.reset();
-    std::cerr << "[t] bouncer stop " << std::chrono::duration<double>(std::chrono::steady_clock::now()-t).count() << "\n"; t=std::chrono::steady_clock::now();
     upstream_.reset();
-    std::cerr << "[t] model stop " << std::chrono::duration<double>(std::chrono::steady_clock::now()-t).count() << "\n";
   }
 
   static std::string tail(const std::string& s, std::size_t n = 12000) {
@@ -75,7 +72,6 @@ class Door : public ::testing::Test {
     // The release model server when there is one (it only speeds the flood up).
     const std::string model_bin =
         options.release && fs::exists(release_model_server_bin()) ? release_model_server_bin() : model_server_bin();
-    auto t=std::chrono::steady_clock::now();
     upstream_ = std::make_unique<ModelServer>(tmp_.path(), kUpstreamSecret, model_bin);
     const auto up = "ws://127.0.0.1:" + std::to_string(upstream_->port());
     std::string toml;
@@ -88,13 +84,11 @@ class Door : public ::testing::Test {
     const auto config = tmp_.path() / "bouncer.toml";
     write_file(config, toml);
 
-    std::cerr << "[t] model start " << std::chrono::duration<double>(std::chrono::steady_clock::now()-t).count() << "\n"; t=std::chrono::steady_clock::now();
     for (const auto& name : options.extra_keys) extra_keys_.push_back(create_key(data_dir(), tmp_.path(), name));
     std::vector<std::string> args{"--config", config.string()};
     args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
     bouncer_ = std::make_unique<Bouncer>(data_dir(), tmp_.path(), args,
                                          options.release ? release_bouncer_bin() : bouncer_bin());
-    std::cerr << "[t] bouncer start " << std::chrono::duration<double>(std::chrono::steady_clock::now()-t).count() << "\n"; t=std::chrono::steady_clock::now();
     if (options.extra_keys.empty()) {
       const auto k = bouncer_->default_key();
       if (!k) throw std::runtime_error("no default key printed\n" + bouncer_->logs());

@@ -142,17 +142,17 @@ CliResult bouncer_cli(const fs::path& data_dir, const fs::path& scratch, std::ve
 }
 
 ApiKey create_key(const fs::path& data_dir, const fs::path& scratch, const std::string& name) {
+  // The secret alone on stdout; "Created key ID (NAME). …" on stderr.
   const auto created = bouncer_cli(data_dir, scratch, {"keys", "create", "--name", name});
   if (created.status != 0) throw std::runtime_error("keys create failed: " + created.err);
   ApiKey key{trim(created.out), {}};
-  const auto listed = bouncer_cli(data_dir, scratch, {"keys", "list", "--json"});
-  if (listed.status != 0) throw std::runtime_error("keys list failed: " + listed.err);
-  const auto keys = json::parse(listed.out);
-  for (const auto& k : keys.as_array()) {
-    if (k.at("name").as_string() == name) key.id = std::string(k.at("id").as_string());
+  const std::string marker = "Created key ";
+  if (const auto at = created.err.find(marker); at != std::string::npos) {
+    const auto end = created.err.find(' ', at + marker.size());
+    if (end != std::string::npos) key.id = created.err.substr(at + marker.size(), end - at - marker.size());
   }
   if (key.id.empty() || !key.secret.starts_with("sk_")) {
-    throw std::runtime_error("keys create/list gave no key '" + name + "': " + created.out + listed.out);
+    throw std::runtime_error("keys create --name " + name + " gave no key: " + created.out + created.err);
   }
   return key;
 }
