@@ -375,6 +375,7 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
 
   void on_read(beast::error_code ec, std::size_t) {
     reading_ = false;
+    if (ec == websocket::error::closed) log_peer_close();
     if (ec) return end(ec, "read");
     if (!closing_) handle_message();
     buffer_.clear();
@@ -551,6 +552,13 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
   }
 
   // ---- closing ------------------------------------------------------------------------
+
+  // What the gateway relayed of its client's close, so an operator can see how a session ended.
+  void log_peer_close() const {
+    const websocket::close_reason& r = ws_.reason();
+    std::cerr << "closed session_id=" << log_value(info_.session_id) << " code=" << r.code
+              << " reason=" << log_value(std::string_view(r.reason.data(), r.reason.size())) << "\n";
+  }
 
   void start_close(websocket::close_reason reason) {  // a copy: stop_activity() resets pending_close_
     if (closing_ || ended_) return;

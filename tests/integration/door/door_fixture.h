@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -130,6 +131,31 @@ class Door : public ::testing::Test {
     SCOPED_TRACE("refusal of " + target);
     auto ws = connect(target, headers);
     expect_refusal(*ws, message, code);
+  }
+
+  // Opens new sessions on `target`, each sending kProbe (an admitted session echoes it, a refused
+  // one answers with its refusal frame first), until the first reply is `wanted`: the seconds
+  // that took, or a test failure once `limit` has passed.
+  static constexpr std::string_view kProbe = "probe";
+  std::optional<double> seconds_until_first_reply(const std::string& target, std::string_view wanted,
+                                                  std::chrono::milliseconds limit) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0); };
+    for (;;) {
+      auto ws = connect(target);
+      (void)ws->write(kProbe);  // a refused session may already be closing: its frame still comes first
+      const auto m = ws->read();
+      if (m.ec) {
+        ADD_FAILURE() << "no reply on " << target << ": " << m.ec.message();
+        return std::nullopt;
+      }
+      if (m.data == wanted) return elapsed().count();
+      if (elapsed() > limit) {
+        ADD_FAILURE() << "after " << elapsed().count() << " s the first reply on " << target << " is still " << m.data;
+        return std::nullopt;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
   }
 
   // A text or binary message comes back unchanged (the built-in echo, or the model server).
