@@ -5,6 +5,7 @@
 
 #include "crypto/crypto.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -101,5 +102,21 @@ struct SqliteOptions {
 // Opens (creating if needed) the SQLite database at `path`, in WAL mode with
 // synchronous=FULL. Throws std::runtime_error with a clear message on failure.
 std::unique_ptr<Store> open_sqlite(const std::string& path, const SqliteOptions& options = {});
+
+struct RedisOptions {
+  std::string url;                 // redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]
+  std::string prefix = "bouncer";  // every key is "{PREFIX}:…": several deployments can share a Redis
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds command_timeout{5000};
+  // A token record stays this long after the token expires (then Redis deletes it by itself).
+  std::int64_t token_retention_seconds = 7 * 86400;
+};
+
+// Connects to Redis (DESIGN §5: several nodes share it). Acknowledged means durable only when
+// Redis itself is run with `appendonly yes` and `appendfsync always`. Throws
+// std::runtime_error with a clear message (never the password) when Redis cannot be reached.
+// The synchronous members block their caller until Redis answers: call them from the
+// command line or from background threads, never from a server's I/O threads.
+std::unique_ptr<Store> open_redis(const RedisOptions& options);
 
 }  // namespace bouncer::store

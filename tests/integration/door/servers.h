@@ -4,7 +4,7 @@
 #pragma once
 
 #include "clients.h"
-#include "process.h"
+#include "support/process.h"
 
 #include <boost/json/value.hpp>
 
@@ -17,6 +17,15 @@
 #include <vector>
 
 namespace door_test {
+
+using test_support::CliResult;
+using test_support::Env;
+using test_support::Process;
+using test_support::read_file;
+using test_support::run_program;
+using test_support::TempDir;
+using test_support::write_file;
+
 
 // Paths compiled in by CMake.
 const std::string& bouncer_bin();               // the ASan/UBSan dev build

@@ -1,4 +1,4 @@
-#include "process.h"
+#include "support/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,13 +17,13 @@
 
 extern char** environ;
 
-namespace door_test {
+namespace test_support {
 
 namespace fs = std::filesystem;
 
 TempDir::TempDir() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/bouncer-door-XXXXXX";
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/bouncer-test-XXXXXX";
   if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed: " + std::string(std::strerror(errno)));
   path_ = pattern;
 }
@@ -161,4 +161,4 @@ CliResult run_program(const std::vector<std::string>& argv, const fs::path& scra
   return result;
 }
 
-}  // namespace door_test
+}  // namespace test_support

@@ -1,5 +1,5 @@
-// Child processes for the door's integration tests: the bouncer binary, the example model
-// server, CLI sub-commands. A child's stdout and stderr go to files (read them at any time);
+// Child processes for integration tests: the bouncer binary, the example model server,
+// redis-server, CLI sub-commands. A child's stdout and stderr go to files (read them at any time);
 // its environment is ours without any BOUNCER_* variable, so the caller's shell cannot change
 // what a test means. Every child dies with its Process object and, should the test binary
 // itself be killed (a ctest time limit), with the test binary (PR_SET_PDEATHSIG).
@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace door_test {
+namespace test_support {
 
 using Env = std::vector<std::pair<std::string, std::string>>;
 
@@ -79,4 +79,4 @@ struct CliResult {
 CliResult run_program(const std::vector<std::string>& argv, const std::filesystem::path& scratch_dir,
                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-}  // namespace door_test
+}  // namespace test_support

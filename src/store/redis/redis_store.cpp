@@ -1,0 +1,385 @@
+// The Redis engine of the Store (DESIGN §5). One connection, driven by its own io_context
+// thread: the server's I/O threads never wait on Redis through it except where store.h says
+// so. Token records are pipelined: every record_token() is sent at once, and Redis, run with
+// appendfsync always, writes and fsyncs everything one event-loop turn received before it
+// answers, so concurrent mints share one fsync (the group commit of DESIGN §5).
+#include "store/redis/connection.h"
+#include "store/redis/keys.h"
+#include "store/redis/scripts.h"
+#include "store/store.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <future>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace bouncer::store {
+namespace redis {
+namespace {
+
+namespace net = boost::asio;
+using Command = std::vector<std::string>;
+using Fields = std::map<std::string, std::string, std::less<>>;
+
+constexpr std::size_t kPurgeChunk = 1000;
+
+std::string decimal(std::int64_t v) { return std::to_string(v); }
+std::string optional_decimal(const std::optional<std::int64_t>& v) { return v ? decimal(*v) : std::string(); }
+
+template <std::size_t N>
+std::string bytes(const std::array<std::uint8_t, N>& a) {
+  return std::string(reinterpret_cast<const char*>(a.data()), a.size());
+}
+
+Command eval(std::string_view script, std::initializer_list<std::string> keys, std::initializer_list<std::string> args) {
+  Command c{"EVAL", std::string(script), std::to_string(keys.size())};
+  c.insert(c.end(), keys);
+  c.insert(c.end(), args);
+  return c;
+}
+
+// ---- decoding what HGETALL returned ----
+
+Fields fields_of(const Reply& r) {
+  Fields f;
+  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) f.emplace(r.elements[i].str, r.elements[i + 1].str);
+  return f;
+}
+
+[[noreturn]] void corrupt(std::string_view what, std::string_view field) {
+  throw std::runtime_error("Redis holds a malformed " + std::string(what) + " (field '" + std::string(field) + "')");
+}
+
+const std::string& text(const Fields& f, std::string_view field, std::string_view what) {
+  const auto it = f.find(field);
+  if (it == f.end()) corrupt(what, field);
+  return it->second;
+}
+
+std::int64_t integer(const Fields& f, std::string_view field, std::string_view what) {
+  const std::string& s = text(f, field, what);
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size()) corrupt(what, field);
+  return v;
+}
+
+std::optional<std::int64_t> optional_integer(const Fields& f, std::string_view field, std::string_view what) {
+  if (!f.contains(field)) return std::nullopt;
+  return integer(f, field, what);
+}
+
+template <std::size_t N>
+std::array<std::uint8_t, N> byte_array(const Fields& f, std::string_view field, std::string_view what) {
+  const std::string& s = text(f, field, what);
+  if (s.size() != N) corrupt(what, field);
+  std::array<std::uint8_t, N> a{};
+  std::copy(s.begin(), s.end(), reinterpret_cast<char*>(a.data()));
+  return a;
+}
+
+KeyRecord key_of(const Fields& f) {
+  constexpr std::string_view what = "permanent key";
+  KeyRecord k;
+  k.id = text(f, "id", what);
+  k.name = text(f, "name", what);
+  k.prefix = text(f, "prefix", what);
+  k.secret_hash = byte_array<32>(f, "secret_hash", what);
+  k.created_at = integer(f, "created_at", what);
+  k.last_used_at = optional_integer(f, "last_used_at", what);
+  k.revoked_at = optional_integer(f, "revoked_at", what);
+  k.end_sessions = text(f, "end_sessions", what) == "1";
+  return k;
+}
+
+SigningKeyRecord signing_key_of(const Fields& f) {
+  constexpr std::string_view what = "signing key";
+  SigningKeyRecord k;
+  k.kid = text(f, "kid", what);
+  k.public_key = byte_array<crypto::kPublicKeyBytes>(f, "public_key", what);
+  k.created_at = integer(f, "created_at", what);
+  k.retired_at = optional_integer(f, "retired_at", what);
+  k.publish_until = optional_integer(f, "publish_until", what);
+  return k;
+}
+
+TokenRecord token_of(const Fields& f) {
+  constexpr std::string_view what = "token record";
+  TokenRecord t;
+  t.jti = text(f, "jti", what);
+  t.key_id = text(f, "key_id", what);
+  t.kid = text(f, "kid", what);
+  t.issued_at = integer(f, "issued_at", what);
+  t.expires_at = integer(f, "expires_at", what);
+  t.scopes_json = text(f, "scopes", what);
+  t.metadata_json = text(f, "metadata", what);
+  return t;
+}
+
+std::uint64_t version_of(const Reply& r) {
+  if (r.type == Reply::Type::nil) return 0;
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(r.str.data(), r.str.data() + r.str.size(), v);
+  if (ec != std::errc{} || end != r.str.data() + r.str.size()) {
+    throw std::runtime_error("Redis holds a malformed state version");
+  }
+  return v;
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class RedisStore final : public Store {
+ public:
+  RedisStore(Endpoint endpoint, const RedisOptions& options)
+      : options_(options), keys_(options.prefix), where_(endpoint.describe()), work_(io_.get_executor()) {
+    ConnectionOptions c;
+    c.connect_timeout = options.connect_timeout;
+    c.command_timeout = options.command_timeout;
+    connection_ = std::make_shared<Connection>(io_, std::move(endpoint), c);
+    connection_->on_state([this](bool up, const std::string& why) { remember(up, why); });
+    thread_ = std::thread([this] { io_.run(); });
+    net::post(io_, [connection = connection_] { connection->start(); });
+    wait_until_first_connected();
+  }
+
+  ~RedisStore() override {
+    // Every record sent before this PING is answered before it (one connection, in order).
+    try {
+      (void)run_one({"PING"}, "finish pending writes");
+    } catch (const std::exception&) {
+      // Redis is gone: the pending records were already answered with an error.
+    }
+    net::post(io_, [connection = connection_] { connection->stop(); });
+    work_.reset();
+    thread_.join();
+  }
+
+  // ---- permanent keys ----
+
+  void create_key(const KeyRecord& k) override {
+    check(run_one(eval(scripts::kCreateKey, {keys_.api_keys, keys_.api_key(k.id), keys_.api_key_by_hash, keys_.version},
+                       {k.id, k.name, k.prefix, bytes(k.secret_hash), decimal(k.created_at), optional_decimal(k.last_used_at),
+                        optional_decimal(k.revoked_at), k.end_sessions ? "1" : "0", keys_.changes}),
+                  "create key " + k.id),
+          "create key " + k.id);
+  }
+
+  std::vector<KeyRecord> list_keys() override { return snapshot().keys; }
+
+  std::optional<KeyRecord> find_key(std::string_view id) override {
+    const Reply r = check(run_one({"HGETALL", keys_.api_key(id)}, "read a key"), "read a key");
+    if (r.elements.empty()) return std::nullopt;
+    return key_of(fields_of(r));
+  }
+
+  bool revoke_key(std::string_view id, std::int64_t at, bool end_sessions) override {
+    const std::string what = "revoke key " + std::string(id);
+    return check(run_one(eval(scripts::kRevokeKey, {keys_.api_key(id), keys_.version},
+                              {decimal(at), end_sessions ? "1" : "0", keys_.changes}),
+                         what),
+                 what)
+               .integer == 1;
+  }
+
+  void touch_keys(const std::vector<std::pair<std::string, std::int64_t>>& last_used) override {
+    if (last_used.empty()) return;
+    std::vector<Command> commands;
+    for (const auto& [id, at] : last_used) commands.push_back(eval(scripts::kTouchKey, {keys_.api_key(id)}, {decimal(at)}));
+    for (const Reply& r : run(std::move(commands), "record key last-use times")) check(r, "record a key's last use");
+  }
+
+  // ---- token records ----
+
+  void record_token(TokenRecord t, Done done) override {
+    const std::int64_t ttl = std::max<std::int64_t>(t.expires_at - unix_now(), 0) + options_.token_retention_seconds;
+    Command c = eval(scripts::kRecordToken, {keys_.token(t.jti), keys_.token_expiry},
+                     {t.jti, t.key_id, t.kid, decimal(t.issued_at), decimal(t.expires_at), t.scopes_json,
+                      t.metadata_json, decimal(std::max<std::int64_t>(ttl, 1))});
+    net::post(io_, [connection = connection_, c = std::move(c), done = std::move(done)]() mutable {
+      connection->command(c, [done = std::move(done)](std::error_code ec, Reply r) {
+        if (ec) return done(ec);
+        if (r.is_error()) return done(std::make_error_code(std::errc::io_error));
+        done(r.integer == 1 ? std::error_code() : std::make_error_code(std::errc::file_exists));
+      });
+    });
+  }
+
+  std::optional<TokenRecord> find_token(std::string_view jti) override {
+    const Reply r = check(run_one({"HGETALL", keys_.token(jti)}, "read a token record"), "read a token record");
+    if (r.elements.empty()) return std::nullopt;
+    return token_of(fields_of(r));
+  }
+
+  std::size_t purge_tokens(std::int64_t before) override {
+    std::size_t deleted = 0;
+    for (;;) {
+      const Reply r = check(run_one(eval(scripts::kPurgeTokens, {keys_.token_expiry},
+                                         {decimal(before), keys_.token_prefix, std::to_string(kPurgeChunk)}),
+                                    "purge token records"),
+                            "purge token records");
+      if (r.elements.size() != 2) throw std::runtime_error("Redis answered a purge with an unexpected reply");
+      deleted += static_cast<std::size_t>(r.elements[1].integer);
+      if (r.elements[0].integer == 0) return deleted;
+    }
+  }
+
+  // ---- signing keys ----
+
+  void add_signing_key(const SigningKeyRecord& k) override {
+    const std::string what = "add signing key " + k.kid;
+    check(run_one(eval(scripts::kAddSigningKey, {keys_.signing_keys, keys_.signing_key(k.kid), keys_.version},
+                       {k.kid, bytes(k.public_key), decimal(k.created_at), optional_decimal(k.retired_at),
+                        optional_decimal(k.publish_until), keys_.changes}),
+                  what),
+          what);
+  }
+
+  bool retire_signing_key(std::string_view kid, std::int64_t at, std::int64_t publish_until) override {
+    const std::string what = "retire signing key " + std::string(kid);
+    return check(run_one(eval(scripts::kRetireSigningKey, {keys_.signing_key(kid), keys_.version},
+                              {decimal(at), decimal(publish_until), keys_.changes}),
+                         what),
+                 what)
+               .integer == 1;
+  }
+
+  // ---- change detection ----
+
+  std::uint64_t state_version() override {
+    return version_of(check(run_one({"GET", keys_.version}, "read the state version"), "read the state version"));
+  }
+
+  Snapshot snapshot() override {
+    const Reply r = check(run_one(eval(scripts::kSnapshot, {keys_.version, keys_.api_keys, keys_.signing_keys},
+                                       {keys_.api_key_prefix, keys_.signing_key_prefix}),
+                                  "read the state"),
+                          "read the state");
+    if (r.elements.size() != 3) throw std::runtime_error("Redis answered a snapshot with an unexpected reply");
+    Snapshot s;
+    s.version = version_of(r.elements[0]);
+    for (const Reply& k : r.elements[1].elements) s.keys.push_back(key_of(fields_of(k)));
+    for (const Reply& k : r.elements[2].elements) s.signing_keys.push_back(signing_key_of(fields_of(k)));
+    // The order SQLite gives: oldest first.
+    std::sort(s.keys.begin(), s.keys.end(),
+              [](const auto& a, const auto& b) { return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id); });
+    std::sort(s.signing_keys.begin(), s.signing_keys.end(),
+              [](const auto& a, const auto& b) { return std::tie(a.created_at, a.kid) < std::tie(b.created_at, b.kid); });
+    return s;
+  }
+
+ private:
+  // Sends `commands` as one pipeline from the store's thread and waits for every reply.
+  // Throws when any reply cannot come (Redis unreachable, or silent past the timeout).
+  std::vector<Reply> run(std::vector<Command> commands, std::string_view what) {
+    if (io_.get_executor().running_in_this_thread()) {
+      throw std::logic_error("a synchronous Redis call from the store's own thread would wait forever");
+    }
+    struct Gather {
+      std::mutex mu;
+      std::vector<Reply> replies;
+      std::error_code error;
+      std::size_t left;
+      std::promise<void> done;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->replies.resize(commands.size());
+    gather->left = commands.size();
+    auto finished = gather->done.get_future();
+    net::post(io_, [connection = connection_, gather, commands = std::move(commands)] {
+      for (std::size_t i = 0; i < commands.size(); ++i) {
+        connection->command(commands[i], [gather, i](std::error_code ec, Reply r) {
+          std::lock_guard lock(gather->mu);
+          if (ec && !gather->error) gather->error = ec;
+          gather->replies[i] = std::move(r);
+          if (--gather->left == 0) gather->done.set_value();
+        });
+      }
+    });
+    // The connection's watchdog answers every command within its timeouts; this is a backstop.
+    const auto limit = options_.connect_timeout + options_.command_timeout + std::chrono::seconds(5);
+    if (finished.wait_for(limit) != std::future_status::ready) {
+      throw std::runtime_error("Redis at " + where_ + " did not answer (" + std::string(what) + ")");
+    }
+    std::lock_guard lock(gather->mu);
+    if (gather->error) {
+      throw std::runtime_error("cannot " + std::string(what) + ": Redis at " + where_ + " is unavailable (" +
+                               describe_outage(gather->error) + ")");
+    }
+    return std::move(gather->replies);
+  }
+
+  Reply run_one(Command command, std::string_view what) {
+    std::vector<Command> one;
+    one.push_back(std::move(command));
+    return std::move(run(std::move(one), what).front());
+  }
+
+  static const Reply& check(const Reply& r, std::string_view what) {
+    if (r.is_error()) throw std::runtime_error("cannot " + std::string(what) + ": " + r.str);
+    return r;
+  }
+
+  void remember(bool up, const std::string& why) {
+    std::lock_guard lock(state_mu_);
+    if (up) {
+      ever_up_ = true;
+    } else {
+      last_outage_ = why;
+    }
+    up_ = up;
+    state_cv_.notify_all();
+  }
+
+  std::string describe_outage(std::error_code ec) {
+    std::lock_guard lock(state_mu_);
+    return last_outage_.empty() ? ec.message() : last_outage_;
+  }
+
+  void wait_until_first_connected() {
+    std::unique_lock lock(state_mu_);
+    const bool ok = state_cv_.wait_for(lock, options_.connect_timeout + std::chrono::seconds(1),
+                                       [&] { return ever_up_ || (!last_outage_.empty() && !up_); });
+    if (ever_up_) return;
+    const std::string why = ok ? last_outage_ : "no answer";
+    lock.unlock();
+    net::post(io_, [connection = connection_] { connection->stop(); });
+    work_.reset();
+    thread_.join();
+    throw std::runtime_error("cannot reach Redis at " + where_ + ": " + why);
+  }
+
+  RedisOptions options_;
+  Keys keys_;
+  std::string where_;
+  net::io_context io_{1};
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  std::shared_ptr<Connection> connection_;
+  std::thread thread_;
+
+  std::mutex state_mu_;
+  std::condition_variable state_cv_;
+  bool up_ = false, ever_up_ = false;
+  std::string last_outage_;
+};
+
+}  // namespace
+}  // namespace redis
+
+std::unique_ptr<Store> open_redis(const RedisOptions& options) {
+  auto parsed = redis::parse_endpoint(options.url);
+  if (auto* error = std::get_if<std::string>(&parsed)) throw std::runtime_error("--store: " + *error);
+  if (options.prefix.empty() || options.prefix.find_first_of("{}") != std::string::npos) {
+    throw std::runtime_error("the Redis key prefix must be non-empty and hold no '{' or '}'");
+  }
+  return std::make_unique<redis::RedisStore>(std::get<redis::Endpoint>(std::move(parsed)), options);
+}
+
+}  // namespace bouncer::store
