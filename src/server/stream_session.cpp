@@ -174,7 +174,11 @@ Refusal StreamSession::admit() {
 
   switch (door_.registry.reserve(session_id_, grant_.key_id, model_, door_.options.max_sessions_per_key,
                                  route_->max_sessions, ticket_)) {
-    case SessionRegistry::Outcome::reserved: return Refusal::none;
+    case SessionRegistry::Outcome::reserved:
+      // Reachable from now on: a revocation or a shutdown during the upstream connect must
+      // end this session too (end() holds it until the relay starts).
+      door_.registry.attach(*ticket_, weak_from_this());
+      return Refusal::none;
     case SessionRegistry::Outcome::closed: return Refusal::shutting_down;
     case SessionRegistry::Outcome::key_cap:
     case SessionRegistry::Outcome::model_cap: return Refusal::capacity;
@@ -256,14 +260,15 @@ void StreamSession::connect_upstream() {
 }
 
 void StreamSession::on_upstream(std::error_code ec, std::shared_ptr<relay::Upstream> upstream) {
+  if (pending_end_) {
+    // Ended (revocation, shutdown) while the upstream was connecting: that is the answer,
+    // whatever the connect gave.
+    const auto code = std::get<0>(*pending_end_);
+    return refuse(code == 1001 ? Refusal::shutting_down : Refusal::token_revoked);
+  }
   if (ec) {
     log::warn("upstream_connect_failed", {{"session_id", session_id_}, {"model", model_}, {"error", ec.message()}});
     return refuse(Refusal::upstream_unavailable);
-  }
-  if (pending_end_) {
-    // Ended (revocation, shutdown) while the upstream was connecting.
-    const auto code = std::get<0>(*pending_end_);
-    return refuse(code == 1001 ? Refusal::shutting_down : Refusal::token_revoked);
   }
   set_accept_decorator();
   ws_.async_accept(request_, [self = shared_from_this(), upstream = std::move(upstream)](beast::error_code accept_ec) {
@@ -285,7 +290,6 @@ void StreamSession::start_pump(std::shared_ptr<relay::Upstream> upstream) {
   options.idle_timeout = door_.options.session_idle_timeout;
   pump_ = std::make_shared<relay::Pump>(std::move(ws_), std::move(upstream), options);
   started_ = std::chrono::steady_clock::now();
-  door_.registry.attach(*ticket_, weak_from_this());
   log::info("session_started", {{"session_id", session_id_},
                                 {"key_id", grant_.key_id},
                                 {"token_id", grant_.token_id},

@@ -2,8 +2,15 @@
 // with and without ending sessions, concurrent-session caps.
 #include "door_fixture.h"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <future>
+
 namespace door_test {
 namespace {
+
+namespace net = boost::asio;
 
 using Session = Door;
 using Revocation = Door;
@@ -136,6 +143,26 @@ TEST_F(Revocation, EndSessionsClosesLiveSessions1008) {
   }
   expect_refused(stream_target("echo", "api_key=" + token.api_key), {}, "Token revoked");
   expect_echo(*bystander, "another key's session goes on");
+}
+
+// A session still waiting for its model server when its key is revoked with --end-sessions
+// is refused with "Token revoked" once the wait ends: never let through, and not reported as
+// an upstream failure. The upstream here listens but never answers the handshake.
+TEST_F(Revocation, EndSessionsReachesSessionsStillConnectingUpstream) {
+  net::io_context io;
+  net::ip::tcp::acceptor silent(io, {net::ip::make_address("127.0.0.1"), 0});  // never accepts
+  const auto silent_port = silent.local_endpoint().port();
+  start(StartOptions()
+            .keys({"revoked"})
+            .args({"--upstream-connect-timeout-seconds", "5"})
+            .toml("[models.silent]\nupstream = \"ws://127.0.0.1:" + std::to_string(silent_port) + "/\"\n"));
+  const auto token = mint_with(extra_keys_[0]);
+  auto pending = std::async(std::launch::async, [&] { return connect(stream_target("silent", "api_key=" + token.api_key)); });
+  std::this_thread::sleep_for(1s);  // admitted by now; its upstream handshake hangs
+  const auto cli = bouncer_cli(data_dir(), tmp_.path(), {"keys", "revoke", extra_keys_[0].id, "--end-sessions"});
+  ASSERT_EQ(cli.status, 0) << cli.err;
+  auto ws = pending.get();
+  expect_refusal(*ws, "Token revoked", 1008);
 }
 
 // POST /v1/keys/self/revoke {"endSessions":true}: the key revokes itself over HTTP and its
