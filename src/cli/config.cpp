@@ -103,6 +103,8 @@ void load_models(const toml::table& file, Config& config) {
 template <typename T>
 CLI::Option* OptionBinder::bind(const std::string& flag, T& field, const std::string& help) {
   auto* opt = app_.add_option(flag, field, help)->envname(env_of(flag));
+  // "-1" would otherwise wrap around to the largest value: a cap silently lifted.
+  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) opt->check(CLI::NonNegativeNumber);
   if (flag != "--config") {
     file_setters_.emplace_back(opt, [&field](const void* node) {
       return set_from_toml(*static_cast<const toml::node*>(node), field);

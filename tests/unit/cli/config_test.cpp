@@ -49,6 +49,18 @@ TEST_F(ConfigPrecedence, FlagsBeatEnvBeatFile) {
   EXPECT_EQ(c.max_connections, 10000u);   // default
 }
 
+// A negative count must not wrap around to "no limit", whichever way it arrives.
+TEST_F(ConfigPrecedence, NegativeCountsAreRefused) {
+  EXPECT_THROW(parse("--max-sessions-per-key -1"), CLI::ValidationError);
+  EXPECT_THROW(parse("--max-connections -5"), CLI::ValidationError);
+  ::setenv("BOUNCER_THREADS", "-1", 1);
+  EXPECT_THROW(parse(""), CLI::ValidationError);
+  ::unsetenv("BOUNCER_THREADS");
+  write_file("max_sessions_per_key = -1\n");
+  EXPECT_THROW(parse("--config " + file_.string()), std::runtime_error);
+  EXPECT_EQ(parse("--max-sessions-per-key 0").max_sessions_per_key, 0u);
+}
+
 TEST_F(ConfigPrecedence, EnvBeatsFile) {
   write_file("listen = \"127.0.0.1:1111\"\n");
   ::setenv("BOUNCER_LISTEN", "127.0.0.1:2222", 1);
