@@ -1,9 +1,11 @@
--- wrk script for POST /v1/client/tokens (used by bench/run-mint.sh; see BENCHMARKS.md).
+-- wrk script for POST /v1/client/tokens, against Bouncer or the Node peer (bench/run, scenario
+-- "mint"; see BENCHMARKS.md).
 --   BOUNCER_KEY=sk_...            the permanent key, or
 --   BOUNCER_KEY_FILE=/path/file   a file holding it (first line)
+--   MINT_BODY='{"expiresIn":60}'  the request body (default: bench/micro/fixtures.h's kMintBody)
 --   wrk -t1 -c64 -d10s --latency -s bench/mint.lua http://127.0.0.1:PORT/v1/client/tokens
--- The body matches bench/micro/fixtures.h (kMintBody). done() prints how many answers were
--- 200 and how many were anything else, as "mint_status ok=N other=M" for run-mint.sh.
+-- done() prints how many answers were 200 and how many were anything else, as
+-- "mint_status ok=N other=M", then the duration and the latency percentiles, for bench/run.
 
 local function read_key()
   local key = os.getenv("BOUNCER_KEY")
@@ -19,7 +21,11 @@ local function read_key()
 end
 
 wrk.method = "POST"
-wrk.body = '{"expiresIn":60,"allowedModels":["demo"],"allowedOrigins":["https://app.example.com"]}'
+local body = os.getenv("MINT_BODY")
+if body == nil or body == "" then
+  body = '{"expiresIn":60,"allowedModels":["demo"],"allowedOrigins":["https://app.example.com"]}'
+end
+wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-API-KEY"] = read_key()
 

@@ -1,12 +1,17 @@
-// bouncer_wsload — the WebSocket load generator of bench/run-door.sh (BENCHMARKS.md,
-// "WebSocket door"). A Beast async client (C++20 coroutines) on 1 or 2 I/O threads.
+// bouncer_wsload — the WebSocket load generator of the benchmark harness bench/run
+// (BENCHMARKS.md). A Beast async client (C++20 coroutines) on 1 or 2 I/O threads.
 //
 //   bouncer_wsload admit      --url ws://127.0.0.1:P [--model M] [--tokens FILE] [--concurrency 32]
 //                             [--duration 10] [--max N] [--size 64]
 //       Each operation: TCP connect + WebSocket handshake (to BASE/v1/stream?model=M&api_key=<the
 //       next token of FILE> when --model/--tokens are given; to the URL as it is otherwise, e.g.
 //       the model server itself: the "direct" baseline) + one text message + its echo + close
-//       handshake. Every operation uses a token of its own; none is used twice.
+//       handshake. Every operation uses a token of its own; none is used twice (--reuse: the
+//       tokens of FILE round robin, e.g. one token for every operation: the cached case).
+//       --rate R: open loop instead, operation k due at start + k/R (at most --concurrency in
+//       flight); its latency runs from the due time. Every operation due within --duration is run
+//       even if late, until --grace after the end; one not started by then is an error ("missed")
+//       whose wait so far still counts in the latencies.
 //   bouncer_wsload throughput --url URL [--model M --tokens FILE] [--sessions 1] [--size 1024]
 //                             [--window 64] [--duration 10] [--max N]
 //       `sessions` sessions, each keeping `window` binary messages of `size` bytes in flight;
@@ -20,6 +25,21 @@
 //                             [--concurrency 32] [--duration 60] [--body JSON]
 //       POSTs /v1/client/tokens over keep-alive connections and writes the ek_ keys (apiKey),
 //       one a line, to FILE: the tokens `admit` consumes.
+//   bouncer_wsload hold       --url URL [--model M --tokens FILE] --sessions N [--concurrency 64]
+//                             [--duration 5]
+//       Opens N sessions (each: connect + handshake + one message and its echo, at most
+//       --concurrency opening at once), prints `READY opened=N …` on stdout, holds them all
+//       open and idle for --duration seconds, then closes them: the memory scenario.
+//   bouncer_wsload flood      --url URL --model M --tokens FILE(invalid credentials) [--rate 20000]
+//                             [--concurrency 256] [--duration 10]
+//       Open loop: a new connection presenting the next (invalid) credential every 1/rate s,
+//       at most --concurrency in flight; each must be refused, in band (an error message and a
+//       close, as Bouncer does) or by the HTTP upgrade's status (4xx). An accepted one is an error.
+//       It sends what it can: a connection not started by the end (every slot busy) is not sent
+//       (not_sent=); the achieved rate is refusals over the time until the last one ended.
+//
+// Handshake options for every mode: --origin O (the Origin header a browser sends),
+// --header 'Name: value' (repeatable; e.g. the model server's shared secret for "direct").
 //
 // Every run is bounded in count (--max / --count) and in time (--duration, at most 120 s; a
 // watchdog stops everything `--grace` + 10 s after the duration, whatever is still pending).
@@ -85,13 +105,16 @@ struct Options {
   std::string key_file;
   std::string out_file;
   std::string body = R"({"expiresIn":3600,"allowedModels":["up"]})";
-  unsigned concurrency = 32;
+  std::string origin;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool reuse = false;
+  unsigned concurrency = 0;  // 0: the mode's default
   unsigned sessions = 0;  // 0: the mode's default
   unsigned threads = 1;
   unsigned window = 64;
   double duration = 10;
   double grace = 2;  // seconds allowed after the duration for echoes still due
-  double rate = 5000;
+  double rate = 0;  // 0: the mode's default (latency 5000, flood 20000; admit: closed loop)
   std::uint64_t max = 0;  // 0: the mode's default
   std::size_t size = 0;   // 0: the mode's default
   std::optional<bool> text;
@@ -100,18 +123,22 @@ struct Options {
 [[noreturn]] void usage(const std::string& error) {
   if (!error.empty()) std::cerr << "bouncer_wsload: " << error << "\n";
   std::cerr <<
-      "usage: bouncer_wsload admit|throughput|latency|mint [options]   (see the top of bench/ws/load.cpp)\n"
+      "usage: bouncer_wsload admit|throughput|latency|mint|hold|flood [options]   (see the top of bench/ws/load.cpp)\n"
       "  --url URL            ws://127.0.0.1:PORT[/path] (http://… for mint); loopback only\n"
       "  --model M            append /v1/stream?model=M to the URL (Bouncer)\n"
       "  --tokens FILE        one credential a line; admit: one per operation; else one per session\n"
-      "  --concurrency N      admit/mint: operations in flight (default 32)\n"
-      "  --sessions N         throughput (default 1) / latency (default 100)\n"
+      "  --concurrency N      admit/mint/hold/flood: operations in flight (default 32; hold 64, flood 256)\n"
+      "  --sessions N         throughput (default 1) / latency (default 100) / hold (default 1000)\n"
       "  --threads 1|2        client I/O threads (default 1)\n"
       "  --duration S         seconds (default 10, at most 120)\n"
       "  --max N              at most N operations (admit) / messages (throughput, latency)\n"
       "  --size B             message bytes (admit, latency: 64; throughput: 1024)\n"
       "  --window N           throughput: messages in flight per session (default 64)\n"
-      "  --rate R             latency: messages per second offered, all sessions (default 5000)\n"
+      "  --rate R             latency: messages per second offered, all sessions (default 5000);\n"
+      "                       flood: connections per second (default 20000); admit: open loop at R/s\n"
+      "  --reuse              admit: use the tokens of --tokens round robin (default: each once)\n"
+      "  --origin O           send Origin: O on every handshake\n"
+      "  --header 'N: V'      send this header on every handshake (repeatable)\n"
       "  --text | --binary    message type (admit, latency: text; throughput: binary)\n"
       "  --grace S            seconds to wait for echoes still due after the duration (default 2)\n"
       "  --key-file F --count N --out FILE [--body JSON]   mint\n";
@@ -142,6 +169,15 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--key-file") o.key_file = value();
     else if (arg == "--out") o.out_file = value();
     else if (arg == "--body") o.body = value();
+    else if (arg == "--origin") o.origin = value();
+    else if (arg == "--header") {
+      const std::string h = value();
+      const auto colon = h.find(':');
+      if (colon == std::string::npos || colon == 0) usage("--header wants 'Name: value', got " + h);
+      std::string v = h.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+      o.headers.emplace_back(h.substr(0, colon), v);
+    } else if (arg == "--reuse") o.reuse = true;
     else if (arg == "--concurrency") o.concurrency = static_cast<unsigned>(number());
     else if (arg == "--sessions") o.sessions = static_cast<unsigned>(number());
     else if (arg == "--threads") o.threads = static_cast<unsigned>(number());
@@ -155,16 +191,25 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--binary") o.text = false;
     else usage("unknown argument " + arg);
   }
-  if (o.mode != "admit" && o.mode != "throughput" && o.mode != "latency" && o.mode != "mint") usage("unknown mode " + o.mode);
+  if (o.mode != "admit" && o.mode != "throughput" && o.mode != "latency" && o.mode != "mint" && o.mode != "hold" &&
+      o.mode != "flood") {
+    usage("unknown mode " + o.mode);
+  }
   if (o.url.empty()) usage("--url is required");
   if (o.duration <= 0 || o.duration > kMaxDuration) usage("--duration must be in (0, 120]");
   if (o.grace > 10) usage("--grace is at most 10");
   if (o.threads < 1 || o.threads > 2) usage("--threads is 1 or 2");
-  if (o.concurrency < 1 || o.concurrency > 4096) usage("--concurrency must be in [1, 4096]");
+  if (o.concurrency == 0) o.concurrency = o.mode == "hold" ? 64 : o.mode == "flood" ? 256 : 32;
+  if (o.concurrency > 4096) usage("--concurrency must be in [1, 4096]");
   if (o.window < 1 || o.window > 1 << 16) usage("--window must be in [1, 65536]");
-  if (o.mode == "latency" && (o.rate <= 0 || o.rate > 1e6)) usage("--rate must be in (0, 1e6]");
-  if (o.sessions == 0) o.sessions = o.mode == "latency" ? 100 : 1;
-  if (o.sessions > 10000) usage("--sessions is at most 10000");
+  if (o.rate == 0) o.rate = o.mode == "latency" ? 5000 : o.mode == "flood" ? 20000 : 0;
+  if ((o.mode == "latency" || o.mode == "flood") && (o.rate <= 0 || o.rate > 1e6)) usage("--rate must be in (0, 1e6]");
+  if (o.rate > 1e6) usage("--rate is at most 1e6");
+  if (o.sessions == 0) o.sessions = o.mode == "latency" ? 100 : o.mode == "hold" ? 1000 : 1;
+  if (o.sessions > 20000) usage("--sessions is at most 20000");
+  if (o.mode == "flood" && (o.tokens_file.empty() || o.model.empty())) {
+    usage("flood needs --model M --tokens FILE (invalid credentials)");
+  }
   if (o.size == 0) o.size = o.mode == "throughput" ? 1024 : 64;
   if (o.size > (1u << 20)) usage("--size is at most 1 MiB");
   if (!o.text) o.text = o.mode != "throughput";
@@ -371,6 +416,9 @@ class Runner {
 
 using WsStream = websocket::stream<beast::tcp_stream>;
 
+// Extra handshake headers (--origin, --header): set once before any I/O thread starts.
+std::vector<std::pair<std::string, std::string>> g_handshake_headers;
+
 void set_ws_timeouts(WsStream& ws) {
   websocket::stream_base::timeout t{};
   t.handshake_timeout = kWsTimeout;
@@ -380,7 +428,10 @@ void set_ws_timeouts(WsStream& ws) {
   ws.read_message_max(2u << 20);
   ws.auto_fragment(false);
   ws.set_option(websocket::stream_base::decorator(
-      [](websocket::request_type& req) { req.set(http::field::user_agent, "bouncer_wsload"); }));
+      [](websocket::request_type& req) {
+        req.set(http::field::user_agent, "bouncer_wsload");
+        for (const auto& [name, value] : g_handshake_headers) req.set(name, value);
+      }));
 }
 
 // Connect + handshake; returns an error kind ("" when open).
@@ -427,56 +478,233 @@ struct AdmitShared {
   std::string target;
   std::vector<std::string> tokens;  // empty: no credential (direct)
   bool use_tokens = false;
+  bool reuse = false;  // tokens round robin instead of each once
   std::string payload;
   bool text = true;
   std::uint64_t max = 0;
-  Clock::time_point stop_at;
+  double rate = 0;  // > 0: open loop, operation k due at start + k/rate
+  Clock::time_point start, stop_at, give_up_at;
   std::atomic<std::uint64_t> next{0};
   std::atomic<bool> tokens_exhausted{false};
 };
 
+// The credential of operation i ("" when none is used); false when the tokens ran out.
+bool credential_for(AdmitShared& sh, std::uint64_t i, std::string& credential) {
+  credential.clear();
+  if (!sh.use_tokens) return true;
+  if (sh.reuse) {
+    credential = sh.tokens[i % sh.tokens.size()];
+    return true;
+  }
+  if (i >= sh.tokens.size()) {
+    sh.tokens_exhausted = true;
+    return false;
+  }
+  credential = sh.tokens[i];
+  return true;
+}
+
+// Open loop: operation i is due at start + i/rate; the schedule ends at stop_at.
+struct Due {
+  enum { run, end, late } what = end;
+  Clock::time_point at;
+};
+
+// Waits until operation i is due. `end` once the schedule is over; `late` when every worker was
+// busy until past `latest`: the operation is not started (the caller counts it).
+net::awaitable<Due> wait_due(const AdmitShared& sh, std::uint64_t i, Clock::time_point latest, Stats& st) {
+  Due d;
+  d.at = sh.start + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(i) / sh.rate));
+  if (d.at >= sh.stop_at) co_return d;
+  if (d.at > Clock::now()) {
+    net::steady_timer timer(co_await net::this_coro::executor);
+    timer.expires_at(d.at);
+    co_await timer.async_wait(use_tuple);
+  }
+  const auto now = Clock::now();
+  d.what = now > latest ? Due::late : Due::run;
+  st.lag_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - d.at).count());
+  co_return d;
+}
+
+// One message and its echo on an open session; false (and counted) when it is not echoed.
+net::awaitable<bool> echo_once(WsStream& ws, const std::string& payload, bool text, beast::flat_buffer& buffer,
+                               Stats& st) {
+  ws.text(text);
+  if (auto [ec, n] = co_await ws.async_write(net::buffer(payload), use_tuple); ec) {
+    st.fail("write", describe(ec));
+    co_return false;
+  }
+  expect_reply(ws, true);
+  buffer.clear();
+  if (auto [ec, n] = co_await ws.async_read(buffer, use_tuple); ec) {
+    st.fail("read", close_detail(ws, ec));
+    co_return false;
+  }
+  expect_reply(ws, false);
+  if (ws.got_text() != text || beast::buffers_to_string(buffer.data()) != payload) {
+    // A refusal arrives as a text frame {"type":"error",…} and a close (DESIGN §3).
+    st.fail("not_echo", beast::buffers_to_string(buffer.data()).substr(0, 200));
+    co_return false;
+  }
+  co_return true;
+}
+
 net::awaitable<void> admit_worker(AdmitShared& sh, Stats& st) {
   auto ex = co_await net::this_coro::executor;
   beast::flat_buffer buffer;
+  std::string credential;
   for (;;) {
-    if (Clock::now() >= sh.stop_at) break;
+    // Closed loop: nothing starts after stop_at. Open loop: every operation due before stop_at is
+    // run, late or not, until give_up_at; one still not started then is "missed", and counted in
+    // the latencies with its wait so far (a lower bound), so that a stall is not hidden.
+    if (sh.rate <= 0 && Clock::now() >= sh.stop_at) break;
     const auto i = sh.next.fetch_add(1);
     if (i >= sh.max) break;
-    std::string credential;
-    if (sh.use_tokens) {
-      if (i >= sh.tokens.size()) {
-        sh.tokens_exhausted = true;
-        break;
+    if (!credential_for(sh, i, credential)) break;
+    auto t0 = Clock::now();
+    if (sh.rate > 0) {
+      const auto due = co_await wait_due(sh, i, sh.give_up_at, st);
+      if (due.what == Due::end) break;
+      if (due.what == Due::late) {
+        st.fail("missed", "not started by the end of the grace period: every connection was busy");
+        st.latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - due.at).count());
+        continue;
       }
-      credential = sh.tokens[i];
+      t0 = due.at;  // latency from the due time: a stall is not hidden by starting later
     }
-    const auto t0 = Clock::now();
     WsStream ws(ex);
     if (!(co_await open_ws(ws, sh.url, with_credential(sh.target, credential), st)).empty()) continue;
-    ws.text(sh.text);
-    if (auto [ec, n] = co_await ws.async_write(net::buffer(sh.payload), use_tuple); ec) {
-      st.fail("write", describe(ec));
-      continue;
-    }
-    expect_reply(ws, true);
-    buffer.clear();
-    if (auto [ec, n] = co_await ws.async_read(buffer, use_tuple); ec) {
-      st.fail("read", close_detail(ws, ec));
-      continue;
-    }
-    const bool echo = ws.got_text() == sh.text && beast::buffers_to_string(buffer.data()) == sh.payload;
-    if (!echo) {
-      // A refusal arrives as a text frame {"type":"error",…} and a close (DESIGN §3).
-      st.fail("not_echo", beast::buffers_to_string(buffer.data()).substr(0, 200));
-    }
-    expect_reply(ws, false);
+    const bool echo = co_await echo_once(ws, sh.payload, sh.text, buffer, st);
     if (auto [ec] = co_await ws.async_close(websocket::close_code::normal, use_tuple); ec) {
-      st.fail("close", describe(ec));
+      // After a refusal the server has closed already: that is the not_echo counted above.
+      if (echo) st.fail("close", describe(ec));
       continue;
     }
     if (!echo) continue;
     st.latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
     ++st.ops;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// flood: invalid credentials at a fixed rate; every one must be refused
+// ---------------------------------------------------------------------------------------
+struct FloodCounts {
+  std::atomic<std::uint64_t> refused_in_band{0}, refused_http{0}, accepted{0}, not_sent{0};
+};
+
+net::awaitable<void> flood_worker(AdmitShared& sh, FloodCounts& counts, Stats& st) {
+  auto ex = co_await net::this_coro::executor;
+  beast::flat_buffer buffer;
+  std::string credential;
+  for (;;) {
+    const auto i = sh.next.fetch_add(1);
+    if (i >= sh.max) break;
+    credential_for(sh, i, credential);
+    // The flood offers what it can: a connection not started by stop_at is not sent at all.
+    const auto due = co_await wait_due(sh, i, sh.stop_at, st);
+    if (due.what == Due::end) break;
+    if (due.what == Due::late) {
+      ++counts.not_sent;
+      continue;
+    }
+    WsStream ws(ex);
+    auto& tcp_layer = beast::get_lowest_layer(ws);
+    tcp_layer.expires_after(kConnectTimeout);
+    if (auto [ec] = co_await tcp_layer.async_connect(sh.url.endpoint, use_tuple); ec) {
+      st.fail("connect", describe(ec));
+      continue;
+    }
+    tcp_layer.expires_never();
+    tcp_layer.socket().set_option(tcp::no_delay(true));
+    set_ws_timeouts(ws);
+    websocket::response_type res;
+    if (auto [ec] = co_await ws.async_handshake(res, sh.url.host_header, with_credential(sh.target, credential),
+                                                use_tuple);
+        ec) {
+      if (ec == websocket::error::upgrade_declined && res.result_int() >= 400 && res.result_int() < 500) {
+        ++counts.refused_http;
+        ++st.ops;
+        st.latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - due.at).count());
+      } else {
+        st.fail("handshake", describe(ec) + " status " + std::to_string(res.result_int()));
+      }
+      continue;
+    }
+    // Accepted at the HTTP level: a refusal must now come in band, as a message then a close.
+    expect_reply(ws, true);
+    buffer.clear();
+    auto [ec, n] = co_await ws.async_read(buffer, use_tuple);
+    const std::string first = ec ? std::string() : beast::buffers_to_string(buffer.data());
+    if (!ec) {
+      buffer.clear();
+      std::tie(ec, n) = co_await ws.async_read(buffer, use_tuple);  // the close (Beast answers it)
+    }
+    if (ec == websocket::error::closed && ws.reason().code != websocket::close_code::normal &&
+        (first.empty() || first.find("\"error\"") != std::string::npos)) {
+      ++counts.refused_in_band;
+      ++st.ops;
+      st.latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - due.at).count());
+    } else if (!ec) {
+      ++counts.accepted;
+      st.fail("accepted", "an invalid credential was let in; first message: " + first.substr(0, 200));
+      expect_reply(ws, true);  // bounds the close handshake
+      co_await ws.async_close(websocket::close_code::normal, use_tuple);
+    } else {
+      st.fail("read", close_detail(ws, ec) + "; first message: " + first.substr(0, 200));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// hold: many idle sessions (memory per session)
+// ---------------------------------------------------------------------------------------
+struct HoldShared {
+  Url url;
+  std::string target;
+  std::vector<std::string> tokens;  // round robin; empty: no credential
+  std::string payload;
+  std::size_t sessions = 0;
+  std::vector<std::unique_ptr<WsStream>> open;  // slot i: session i once it has echoed
+  std::vector<std::size_t> owner;               // slot i: the I/O thread its stream lives on
+  Clock::time_point give_up_at;
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<std::uint64_t> opened{0}, closed_ok{0};
+};
+
+net::awaitable<void> hold_open_worker(HoldShared& sh, std::size_t thread, Stats& st) {
+  auto ex = co_await net::this_coro::executor;
+  beast::flat_buffer buffer;
+  for (;;) {
+    if (Clock::now() >= sh.give_up_at) break;
+    const auto i = sh.next.fetch_add(1);
+    if (i >= sh.sessions) break;
+    const std::string credential = sh.tokens.empty() ? std::string() : sh.tokens[i % sh.tokens.size()];
+    auto ws = std::make_unique<WsStream>(ex);
+    if (!(co_await open_ws(*ws, sh.url, with_credential(sh.target, credential), st)).empty()) continue;
+    if (!co_await echo_once(*ws, sh.payload, true, buffer, st)) continue;
+    // Each slot is written by one worker only, and read after every worker has finished.
+    sh.open[i] = std::move(ws);
+    sh.owner[i] = thread;
+    ++sh.opened;
+  }
+}
+
+// Closes the sessions of I/O thread `thread` whose slot is first, first + step, …
+net::awaitable<void> hold_close_worker(HoldShared& sh, std::size_t thread, std::size_t first, std::size_t step,
+                                       Stats& st) {
+  for (std::size_t i = first; i < sh.open.size(); i += step) {
+    if (!sh.open[i] || sh.owner[i] != thread) continue;
+    auto& ws = *sh.open[i];
+    expect_reply(ws, true);  // bounds the close handshake
+    if (auto [ec] = co_await ws.async_close(websocket::close_code::normal, use_tuple); ec) {
+      st.fail("close", describe(ec));
+    } else {
+      ++sh.closed_ok;
+    }
+    sh.open[i].reset();
   }
 }
 
@@ -686,7 +914,19 @@ std::string fixed(double v, int digits = 1) {
   return buf;
 }
 
+// Many sessions need many descriptors: raise the soft limit to the hard one.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 int run(const Options& o) {
+  raise_fd_limit();
+  if (!o.origin.empty()) g_handshake_headers.emplace_back("Origin", o.origin);
+  g_handshake_headers.insert(g_handshake_headers.end(), o.headers.begin(), o.headers.end());
   Runner runner(o.threads);
   const double cpu0 = process_cpu_seconds();
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration));
@@ -717,38 +957,104 @@ int run(const Options& o) {
     std::cout << "minted " << all.ops << " tokens in " << fixed(elapsed, 2) << " s (" << fixed(all.ops / elapsed, 0)
               << "/s) into " << o.out_file << "; errors " << all.error_count() << "\n";
     result << "RESULT mode=mint tokens=" << all.ops << " errors=" << all.error_count() << " elapsed_s=" << fixed(elapsed, 3);
-  } else if (o.mode == "admit") {
+  } else if (o.mode == "admit" || o.mode == "flood") {
+    const bool flood = o.mode == "flood";
     AdmitShared sh;
+    FloodCounts counts;
     sh.url = parse_url(o.url, "ws");
     sh.target = stream_target(sh.url, o.model);
     if (!o.tokens_file.empty()) {
       sh.tokens = read_lines(o.tokens_file);
+      if (sh.tokens.empty()) die("no token in " + o.tokens_file);
       sh.use_tokens = true;
     }
+    sh.reuse = o.reuse || flood;
     sh.text = *o.text;
     sh.payload = make_payload(o.size, sh.text);
     sh.max = o.max;
+    sh.rate = o.rate;
     runner.start();
-    const auto t0 = Clock::now();
+    // Open loop: the schedule starts once every worker is waiting for it.
+    sh.start = Clock::now() + (sh.rate > 0 ? 20ms : 0ms);
+    const auto t0 = sh.start;
     sh.stop_at = t0 + duration;
-    for (unsigned w = 0; w < o.concurrency; ++w) runner.spawn(w, admit_worker(sh, runner.stats(w)));
+    sh.give_up_at = sh.stop_at + grace;
+    for (unsigned w = 0; w < o.concurrency; ++w) {
+      if (flood) {
+        runner.spawn(w, flood_worker(sh, counts, runner.stats(w)));
+      } else {
+        runner.spawn(w, admit_worker(sh, runner.stats(w)));
+      }
+    }
     clean = runner.wait(sh.stop_at + grace + 10s);
     const auto t1 = Clock::now();
     runner.stop();
-    const double elapsed = std::chrono::duration<double>(t1 - t0).count();
+    // Valid admissions at a fixed rate: over the schedule's length (each one was run or counted as
+    // missed). Otherwise (closed loop, and the flood, which only sends what it can): until the
+    // last operation ended.
+    const double elapsed =
+        std::chrono::duration<double>(sh.rate > 0 && !flood && !sh.tokens_exhausted ? sh.stop_at - t0 : t1 - t0).count();
     Stats all = runner.merged();
     std::sort(all.latency_ns.begin(), all.latency_ns.end());
+    std::sort(all.lag_ns.begin(), all.lag_ns.end());
     print_errors(all);
     if (sh.tokens_exhausted) std::cerr << "note: ran out of tokens after " << sh.tokens.size() << " operations\n";
-    std::cout << "admit: " << all.ops << " ok, " << all.error_count() << " errors in " << fixed(elapsed, 2) << " s = "
-              << fixed(all.ops / elapsed, 0) << " admissions/s; latency p50 " << fixed(percentile_us(all.latency_ns, 0.5))
-              << " us, p99 " << fixed(percentile_us(all.latency_ns, 0.99)) << " us, max "
-              << fixed(percentile_us(all.latency_ns, 1.0)) << " us\n";
-    result << "RESULT mode=admit ops=" << all.ops << " errors=" << all.error_count() << " elapsed_s=" << fixed(elapsed, 3)
-           << " ops_per_s=" << fixed(all.ops / elapsed) << " p50_us=" << fixed(percentile_us(all.latency_ns, 0.5))
+    const std::string what = flood ? "flood: refused " : "admit: ";
+    std::cout << what << all.ops << " ok, " << all.error_count() << " errors in " << fixed(elapsed, 2) << " s = "
+              << fixed(all.ops / elapsed, 0) << (flood ? " refusals/s" : " admissions/s");
+    if (sh.rate > 0) std::cout << " (offered " << fixed(sh.rate, 0) << "/s; start lag p99 " << fixed(percentile_us(all.lag_ns, 0.99)) << " us)";
+    std::cout << "; latency p50 " << fixed(percentile_us(all.latency_ns, 0.5)) << " us, p99 "
+              << fixed(percentile_us(all.latency_ns, 0.99)) << " us, max " << fixed(percentile_us(all.latency_ns, 1.0))
+              << " us\n";
+    result << "RESULT mode=" << o.mode << " ops=" << all.ops << " errors=" << all.error_count()
+           << " elapsed_s=" << fixed(elapsed, 3) << " ops_per_s=" << fixed(all.ops / elapsed)
+           << " offered_per_s=" << fixed(sh.rate, 0) << " p50_us=" << fixed(percentile_us(all.latency_ns, 0.5))
            << " p99_us=" << fixed(percentile_us(all.latency_ns, 0.99))
            << " max_us=" << fixed(percentile_us(all.latency_ns, 1.0))
+           << " lag_p99_us=" << fixed(percentile_us(all.lag_ns, 0.99))
            << " tokens_exhausted=" << (sh.tokens_exhausted ? 1 : 0);
+    if (flood) {
+      result << " refused_in_band=" << counts.refused_in_band << " refused_http=" << counts.refused_http
+             << " accepted=" << counts.accepted << " not_sent=" << counts.not_sent;
+    }
+  } else if (o.mode == "hold") {
+    HoldShared sh;
+    sh.url = parse_url(o.url, "ws");
+    sh.target = stream_target(sh.url, o.model);
+    if (!o.tokens_file.empty()) sh.tokens = read_lines(o.tokens_file);
+    if (!o.tokens_file.empty() && sh.tokens.empty()) die("no token in " + o.tokens_file);
+    sh.payload = make_payload(o.size, true);
+    sh.sessions = o.sessions;
+    sh.open.resize(o.sessions);
+    sh.owner.resize(o.sessions);
+    // Opening is bounded too: at most 60 s, whatever the hold time.
+    const auto t0 = Clock::now();
+    sh.give_up_at = t0 + 60s;
+    runner.start();
+    for (unsigned w = 0; w < o.concurrency; ++w) {
+      runner.spawn(w, hold_open_worker(sh, w % runner.size(), runner.stats(w)));
+    }
+    clean = runner.wait(sh.give_up_at + 10s);
+    const double open_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::cout << "READY opened=" << sh.opened << " of " << o.sessions << " in " << fixed(open_s, 2) << " s" << std::endl;
+    // Hold: every session open and idle (the caller measures the servers now).
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.duration));
+    const auto t1 = Clock::now();
+    const std::size_t per_thread = std::max<std::size_t>(1, o.concurrency / runner.size());
+    for (std::size_t t = 0; t < runner.size(); ++t) {
+      for (std::size_t k = 0; k < per_thread; ++k) runner.spawn(t, hold_close_worker(sh, t, k, per_thread, runner.stats(t)));
+    }
+    clean = runner.wait(Clock::now() + 30s) && clean;
+    const double close_s = std::chrono::duration<double>(Clock::now() - t1).count();
+    runner.stop();
+    sh.open.clear();
+    Stats all = runner.merged();
+    print_errors(all);
+    std::cout << "hold: " << sh.opened << " of " << o.sessions << " sessions opened in " << fixed(open_s, 2)
+              << " s, held " << fixed(o.duration, 1) << " s, " << sh.closed_ok << " closed cleanly in "
+              << fixed(close_s, 2) << " s; errors " << all.error_count() << "\n";
+    result << "RESULT mode=hold sessions=" << o.sessions << " opened=" << sh.opened << " closed_ok=" << sh.closed_ok
+           << " errors=" << all.error_count() << " open_s=" << fixed(open_s, 3) << " close_s=" << fixed(close_s, 3);
   } else {
     const bool latency = o.mode == "latency";
     StreamShared sh;
