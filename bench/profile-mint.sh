@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Where the server's CPU goes per mint (BENCHMARKS.md, "Profile"). Same set-up as
-# bench/run-mint.sh: release server on 127.0.0.1, CPU 0, --threads 1; wrk on CPU 1.
+# Where the server's CPU goes per mint (BENCHMARKS.md, "Profile"). Same set-up as the mint
+# scenario of bench/run: release server on 127.0.0.1, CPU 0, --threads 1; wrk on CPU 1.
 #
 #   bench/profile-mint.sh perf        perf record (cpu-clock sampling, kernel call graphs) during
 #                                     a 10 s, 64-connection wrk run; prints CPU by thread and
@@ -10,7 +10,7 @@
 #                                     run; prints instructions per mint and the top functions
 #
 # Profiling slows the server (perf a little, callgrind ~50x): take speed figures from
-# run-mint.sh, and proportions from here. Output files stay in bench/results/ (git-ignored).
+# bench/run, and proportions from here (bench/run --profile records perf for every target too). Output files stay in bench/results/ (git-ignored).
 # Builds nothing: cmake --preset release && cmake --build build/release -j2
 set -euo pipefail
 

@@ -434,8 +434,10 @@ void set_ws_timeouts(WsStream& ws) {
       }));
 }
 
-// Connect + handshake; returns an error kind ("" when open).
-net::awaitable<std::string> open_ws(WsStream& ws, const Url& url, const std::string& target, Stats& st) {
+// Connect + handshake; returns an error kind ("" when open). A handshake the server declined
+// with a 4xx status returns "declined" without counting an error when `declined_ok` is set.
+net::awaitable<std::string> open_ws(WsStream& ws, const Url& url, const std::string& target, Stats& st,
+                                    bool declined_ok = false) {
   auto& tcp_layer = beast::get_lowest_layer(ws);
   tcp_layer.expires_after(kConnectTimeout);
   if (auto [ec] = co_await tcp_layer.async_connect(url.endpoint, use_tuple); ec) {
@@ -447,6 +449,9 @@ net::awaitable<std::string> open_ws(WsStream& ws, const Url& url, const std::str
   set_ws_timeouts(ws);
   websocket::response_type res;
   if (auto [ec] = co_await ws.async_handshake(res, url.host_header, target, use_tuple); ec) {
+    if (declined_ok && ec == websocket::error::upgrade_declined && res.result_int() >= 400 && res.result_int() < 500) {
+      co_return "declined";
+    }
     st.fail("handshake", describe(ec) + " status " + std::to_string(res.result_int()));
     co_return "handshake";
   }
@@ -611,28 +616,13 @@ net::awaitable<void> flood_worker(AdmitShared& sh, FloodCounts& counts, Stats& s
       continue;
     }
     WsStream ws(ex);
-    auto& tcp_layer = beast::get_lowest_layer(ws);
-    tcp_layer.expires_after(kConnectTimeout);
-    if (auto [ec] = co_await tcp_layer.async_connect(sh.url.endpoint, use_tuple); ec) {
-      st.fail("connect", describe(ec));
-      continue;
+    const std::string opened = co_await open_ws(ws, sh.url, with_credential(sh.target, credential), st, true);
+    if (opened == "declined") {
+      ++counts.refused_http;
+      ++st.ops;
+      st.latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - due.at).count());
     }
-    tcp_layer.expires_never();
-    tcp_layer.socket().set_option(tcp::no_delay(true));
-    set_ws_timeouts(ws);
-    websocket::response_type res;
-    if (auto [ec] = co_await ws.async_handshake(res, sh.url.host_header, with_credential(sh.target, credential),
-                                                use_tuple);
-        ec) {
-      if (ec == websocket::error::upgrade_declined && res.result_int() >= 400 && res.result_int() < 500) {
-        ++counts.refused_http;
-        ++st.ops;
-        st.latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - due.at).count());
-      } else {
-        st.fail("handshake", describe(ec) + " status " + std::to_string(res.result_int()));
-      }
-      continue;
-    }
+    if (!opened.empty()) continue;
     // Accepted at the HTTP level: a refusal must now come in band, as a message then a close.
     expect_reply(ws, true);
     buffer.clear();
