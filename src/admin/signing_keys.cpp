@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -82,10 +83,22 @@ crypto::SecretKey load_signing_key(const DataDir& dir, const std::string& kid) {
   return key;
 }
 
-std::optional<store::SigningKeyRecord> active_signing_key(const std::vector<store::SigningKeyRecord>& keys) {
+std::set<std::string> local_signing_kids(const DataDir& dir) {
+  std::set<std::string> kids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.signing_keys(), ec)) {
+    const auto& path = entry.path();
+    if (path.extension() == ".key") kids.insert(path.stem().string());
+  }
+  if (ec) throw std::runtime_error("cannot list " + dir.signing_keys().string() + ": " + ec.message());
+  return kids;
+}
+
+std::optional<store::SigningKeyRecord> active_signing_key(const std::vector<store::SigningKeyRecord>& keys,
+                                                          const std::set<std::string>& local_kids) {
   std::optional<store::SigningKeyRecord> best;
   for (const auto& k : keys) {
-    if (k.retired_at) continue;
+    if (k.retired_at || !local_kids.contains(k.kid)) continue;
     if (!best || k.created_at > best->created_at || (k.created_at == best->created_at && k.kid > best->kid)) best = k;
   }
   return best;
@@ -98,9 +111,10 @@ bool still_published(const store::SigningKeyRecord& key, std::int64_t now) {
 SigningKey rotate_signing_key(const DataDir& dir, store::Store& store, std::int64_t now,
                               std::int64_t publish_grace_seconds) {
   const auto before = store.snapshot().signing_keys;
+  const auto mine = local_signing_kids(dir);
   auto fresh = create_signing_key(dir, store, now);
   for (const auto& k : before) {
-    if (!k.retired_at) store.retire_signing_key(k.kid, now, now + publish_grace_seconds);
+    if (!k.retired_at && mine.contains(k.kid)) store.retire_signing_key(k.kid, now, now + publish_grace_seconds);
   }
   return fresh;
 }

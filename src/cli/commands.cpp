@@ -33,10 +33,15 @@ void setup_logging(const Config& config) {
 }
 
 std::unique_ptr<store::Store> open_store(const Config& config, const admin::DataDir& dir) {
-  if (config.store != "sqlite") {
-    throw std::runtime_error("unsupported --store '" + config.store + "': this build supports 'sqlite'");
+  if (config.store == "sqlite") return store::open_sqlite(dir.database().string());
+  if (config.store.starts_with("redis://")) {
+    store::RedisOptions options;
+    options.url = config.store;
+    options.session_lease_ttl = std::chrono::seconds(config.session_lease_seconds);
+    return store::open_redis(options);
   }
-  return store::open_sqlite(dir.database().string());
+  // Not echoed: a mistyped URL may still hold a password.
+  throw std::runtime_error("unsupported --store: use sqlite or redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]");
 }
 
 struct Opened {
@@ -54,7 +59,7 @@ Opened open_data(const Config& config) {
 // ---- serve ----
 
 void ensure_signing_key(const admin::DataDir& dir, store::Store& store) {
-  if (admin::active_signing_key(store.snapshot().signing_keys)) return;
+  if (admin::active_signing_key(store.snapshot().signing_keys, admin::local_signing_kids(dir))) return;
   const auto key = admin::create_signing_key(dir, store, unix_now());
   log::info("signing_key_created", {{"kid", key.kid}});
 }

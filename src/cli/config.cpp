@@ -115,7 +115,7 @@ CLI::Option* OptionBinder::bind(const std::string& flag, T& field, const std::st
 
 void OptionBinder::add_common() {
   bind("--data-dir", config_.data_dir, "Directory holding the database and the signing keys")->capture_default_str();
-  bind("--store", config_.store, "State engine: sqlite (embedded, in --data-dir)")->capture_default_str();
+  bind("--store", config_.store, "State engine: sqlite (embedded, in --data-dir) or redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (shared by several nodes)")->capture_default_str();
   bind("--config", config_.config_file, "TOML configuration file (flags beat BOUNCER_* environment beats file)");
   bind("--log-format", config_.log_format, "text or json")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
   bind("--log-level", config_.log_level, "debug, info, warn or error")
@@ -149,6 +149,14 @@ void OptionBinder::add_serve_options() {
   bind("--upstream-connect-timeout-seconds", config_.upstream_connect_timeout_seconds,
        "Time allowed to open the upstream WebSocket")
       ->capture_default_str();
+  bind("--store-staleness-seconds", config_.store_staleness_seconds,
+       "While the store is unreachable, admit sessions from the last state read this long, then refuse them "
+       "(1013) until it answers again")
+      ->capture_default_str();
+  bind("--session-lease-seconds", config_.session_lease_seconds,
+       "With a shared store (redis://): how long a session's place under the cluster-wide caps lives unless its "
+       "node renews it, i.e. how soon a dead node's sessions are released")
+      ->capture_default_str();
 }
 
 void OptionBinder::finish() {
@@ -173,7 +181,8 @@ void OptionBinder::finish() {
                                                 "threads", "leeway_seconds", "mint_rate_per_key", "mint_burst",
                                                 "max_body_bytes", "max_header_bytes", "max_connections", "max_sessions_per_key",
                                                 "max_message_bytes", "session_idle_timeout_seconds",
-                                                "upstream_connect_timeout_seconds", "models"};
+                                                "upstream_connect_timeout_seconds", "store_staleness_seconds",
+                                                "session_lease_seconds", "models"};
     if (!all_keys.contains(std::string(key.str()))) {
       throw std::runtime_error("config file " + config_.config_file + ": unknown setting '" + std::string(key.str()) + "'");
     }
@@ -254,6 +263,13 @@ server::Options to_server_options(const Config& config) {
     throw std::runtime_error("--upstream-connect-timeout-seconds must be between 1 and 120");
   }
   o.upstream_connect_timeout = std::chrono::seconds(config.upstream_connect_timeout_seconds);
+  if (config.store_staleness_seconds < 1 || config.store_staleness_seconds > 3600) {
+    throw std::runtime_error("--store-staleness-seconds must be between 1 and 3600");
+  }
+  o.store_staleness = std::chrono::seconds(config.store_staleness_seconds);
+  if (config.session_lease_seconds < 3 || config.session_lease_seconds > 600) {
+    throw std::runtime_error("--session-lease-seconds must be between 3 and 600");
+  }
   return o;
 }
 

@@ -44,6 +44,8 @@ struct Config {
   std::size_t max_message_bytes = 1 << 20;
   std::int64_t session_idle_timeout_seconds = 60;
   std::int64_t upstream_connect_timeout_seconds = 10;
+  std::int64_t store_staleness_seconds = 60;
+  std::int64_t session_lease_seconds = 30;
 
   std::map<std::string, ModelConfig> models;  // from [models.NAME] tables; built-ins added too
 };

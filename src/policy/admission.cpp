@@ -16,6 +16,7 @@ CloseReason close_reason(Refusal refusal) {
     case Refusal::capacity: return {1013, "Concurrent session limit reached"};
     case Refusal::upstream_unavailable: return {1011, "Upstream unavailable"};
     case Refusal::shutting_down: return {1001, "Server shutting down"};
+    case Refusal::store_unavailable: return {1013, "Service unavailable, try again later"};
   }
   return {1011, "Internal error"};
 }
@@ -32,6 +33,7 @@ std::string_view counter_name(Refusal refusal) {
     case Refusal::capacity: return "refused_capacity";
     case Refusal::upstream_unavailable: return "refused_upstream_unavailable";
     case Refusal::shutting_down: return "refused_shutting_down";
+    case Refusal::store_unavailable: return "refused_store_unavailable";
   }
   return "refused_other";
 }

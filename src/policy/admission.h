@@ -23,6 +23,7 @@ enum class Refusal {
   capacity,            // a concurrent-session cap is reached
   upstream_unavailable,
   shutting_down,
+  store_unavailable,   // the store has not been read for longer than the staleness window
 };
 
 struct CloseReason {
@@ -31,8 +32,9 @@ struct CloseReason {
 };
 
 // 1008 for the permanent refusals (their messages say "not allowed", "Invalid API key" …
-// so clients stop retrying), 1013 for capacity, 1011 for upstream trouble, 1001 while
-// the server shuts down.
+// so clients stop retrying), 1013 for capacity and for a store out of reach past the
+// staleness window (both: try again later), 1011 for upstream trouble, 1001 while the
+// server shuts down.
 CloseReason close_reason(Refusal refusal);
 std::string_view counter_name(Refusal refusal);
 

@@ -6,6 +6,7 @@
 #include "server/query.h"
 #include "token/jwt.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -13,6 +14,9 @@
 #include <variant>
 
 namespace bouncer::server {
+
+namespace net = boost::asio;
+
 namespace {
 
 using policy::ApiError;
@@ -292,20 +296,22 @@ void Minter::revoke_self(const Request& request, std::function<void(Response)> r
       end_sessions = value.as_bool();
     }
   }
-  const auto now = unix_now();
-  try {
-    store_.revoke_key(key.id, now, end_sessions);
-    cache_.refresh();  // this node applies it at once; others within their poll interval
-  } catch (const std::exception& e) {
-    log::error("key_revoke_failed", {{"key_id", key.id}, {"error", e.what()}});
-    return respond(error_response({503, "api_error", "store_unavailable", "The revocation could not be stored", {}},
-                                  version, keep_alive));
-  }
-  log::info("key_revoked", {{"key_id", key.id}, {"end_sessions", end_sessions}, {"by", "api"}});
-  respond(json_response(http::status::ok,
-                        "{\"id\":\"" + key.id + "\",\"revokedAt\":\"" + rfc3339(now) +
-                            "\",\"endSessions\":" + (end_sessions ? "true" : "false") + "}",
-                        version, keep_alive));
+  net::post(admin_pool_, [this, id = key.id, end_sessions, version, keep_alive, respond = std::move(respond)] {
+    const auto now = unix_now();
+    try {
+      store_.revoke_key(id, now, end_sessions);
+      cache_.refresh();  // this node applies it at once; others when the store tells them
+    } catch (const std::exception& e) {
+      log::error("key_revoke_failed", {{"key_id", id}, {"error", e.what()}});
+      return respond(error_response({503, "api_error", "store_unavailable", "The revocation could not be stored", {}},
+                                    version, keep_alive));
+    }
+    log::info("key_revoked", {{"key_id", id}, {"end_sessions", end_sessions}, {"by", "api"}});
+    respond(json_response(http::status::ok,
+                          "{\"id\":\"" + id + "\",\"revokedAt\":\"" + rfc3339(now) +
+                              "\",\"endSessions\":" + (end_sessions ? "true" : "false") + "}",
+                          version, keep_alive));
+  });
 }
 
 }  // namespace bouncer::server

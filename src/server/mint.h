@@ -8,6 +8,8 @@
 #include "server/responses.h"
 #include "server/state.h"
 
+#include <boost/asio/thread_pool.hpp>
+
 #include <functional>
 
 namespace bouncer::server {
@@ -30,6 +32,9 @@ class Minter {
   store::Store& store_;
   RateLimiter limiter_;
   policy::ModelExists model_exists_;
+  // Administrative writes wait for the store (a network round trip with Redis): they run
+  // here, never on an I/O thread.
+  boost::asio::thread_pool admin_pool_{1};
 };
 
 }  // namespace bouncer::server

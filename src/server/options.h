@@ -57,6 +57,9 @@ struct Options {
   }
 
   std::chrono::milliseconds state_poll_interval{200};  // revocations reach us within this
+  // While the store cannot be read (Redis down), admissions go on from the last state read
+  // for this long, then are refused until the store answers again (fail closed).
+  std::chrono::seconds store_staleness{60};
   std::chrono::seconds shutdown_grace{10};
 
   // How long a retired signing key stays published: the longest token lifetime plus the

@@ -18,14 +18,39 @@ constexpr std::array kRoutes{
     Route{"/v1/stream", http::verb::get},
     Route{"/.well-known/jwks.json", http::verb::get},
     Route{"/healthz", http::verb::get},
+    Route{"/readyz", http::verb::get},
 };
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
 
-Router::Router(const Options& options, StateCache& cache, store::Store& store)
-    : cache_(cache), minter_(options, cache, store) {}
+Router::Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions)
+    : options_(options), cache_(cache), sessions_(sessions), minter_(options, cache, store) {}
+
+// For load balancers (DESIGN §5's outage policy): 200 while this node admits sessions — with
+// the store in reach ("ready"), or out of reach but within the staleness window
+// ("degraded": admitting from the last state, not minting); 503 once it fails closed, and
+// while it shuts down.
+Response Router::readiness(unsigned version, bool keep_alive) {
+  if (sessions_.closed()) {
+    return json_response(http::status::service_unavailable, R"({"status":"draining"})", version, keep_alive);
+  }
+  const auto age = cache_.state_age();
+  const bool reachable = cache_.store_reachable();
+  const bool admitting = cache_.fresh_within(options_.store_staleness);
+  const auto window = std::chrono::duration_cast<std::chrono::milliseconds>(options_.store_staleness);
+  std::string body = "{\"status\":\"";
+  body += reachable ? "ready" : admitting ? "degraded" : "unavailable";
+  body += "\",\"store\":\"";
+  body += reachable ? "reachable" : "unreachable";
+  body += "\",\"minting\":" + std::string(reachable ? "true" : "false");
+  body += ",\"admitting\":" + std::string(admitting ? "true" : "false");
+  body += ",\"stateAgeMs\":" + std::to_string(age.count());
+  body += ",\"stalenessWindowMs\":" + std::to_string(window.count()) + "}";
+  return json_response(admitting ? http::status::ok : http::status::service_unavailable, std::move(body), version,
+                       keep_alive);
+}
 
 void Router::handle(const Request& request, std::function<void(Response)> respond) {
   const auto version = request.version();
@@ -75,6 +100,7 @@ void Router::handle(const Request& request, std::function<void(Response)> respon
     res.set(http::field::cache_control, "public, max-age=30");
     return respond(std::move(res));
   }
+  if (path == "/readyz") return respond(readiness(version, keep_alive));
   return respond(json_response(http::status::ok, "{\"status\":\"ok\"}", version, keep_alive));
 }
 

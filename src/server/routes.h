@@ -4,6 +4,7 @@
 #include "server/mint.h"
 #include "server/options.h"
 #include "server/responses.h"
+#include "server/sessions.h"
 #include "server/state.h"
 
 #include <functional>
@@ -12,13 +13,17 @@ namespace bouncer::server {
 
 class Router {
  public:
-  Router(const Options& options, StateCache& cache, store::Store& store);
+  Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions);
 
   // Calls `respond` exactly once, possibly from another thread.
   void handle(const Request& request, std::function<void(Response)> respond);
 
  private:
+  Response readiness(unsigned version, bool keep_alive);
+
+  const Options& options_;
   StateCache& cache_;
+  SessionRegistry& sessions_;
   Minter minter_;
 };
 

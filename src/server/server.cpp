@@ -25,7 +25,7 @@ Server::Server(Options options, store::Store& store)
     : options_(std::move(options)),
       store_(store),
       cache_(store_, options_.data_dir, options_.state_poll_interval),
-      router_(options_, cache_, store_),
+      router_(options_, cache_, store_, registry_),
       door_{options_, cache_, store_, registry_, gauges_, {}} {
   cache_.on_end_sessions([this](const std::string& key_id) {
     const auto ended = registry_.end_sessions_of_key(key_id, 1008, "Token revoked",
@@ -91,6 +91,10 @@ void Server::prepare_tls() {
 
 void Server::start() {
   cache_.start();
+  if (auto* leases = store_.session_leases()) {
+    lease_keeper_ = std::make_unique<LeaseKeeper>(*leases, registry_);
+    lease_keeper_->start();
+  }
   const auto threads = options_.threads ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   boost::system::error_code ec;
   const auto address = net::ip::make_address(options_.host, ec);
@@ -166,6 +170,8 @@ void Server::shutdown() {
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }
+  door_.store_closed = true;
+  if (lease_keeper_) lease_keeper_->stop();
   cache_.stop();
   log::info("stopped");
 }

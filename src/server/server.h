@@ -5,6 +5,7 @@
 
 #include "models/builtin.h"
 #include "server/http_session.h"
+#include "server/leases.h"
 #include "server/sessions.h"
 #include "server/stream_session.h"
 #include "server/options.h"
@@ -58,6 +59,7 @@ class Server {
   Router router_;
   Gauges gauges_;
   SessionRegistry registry_;
+  std::unique_ptr<LeaseKeeper> lease_keeper_;  // with a shared store only
   DoorContext door_;
   std::unique_ptr<models::BuiltinModels> builtin_models_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -65,6 +65,27 @@ std::size_t SessionRegistry::close_and_end_all(std::uint16_t code, const std::st
   return targets.size();
 }
 
+bool SessionRegistry::closed() {
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
+void SessionRegistry::set_lease(const std::string& session_id, Lease state) {
+  std::lock_guard lock(mutex_);
+  if (auto it = sessions_.find(session_id); it != sessions_.end()) it->second.lease = state;
+}
+
+std::vector<SessionRegistry::LeaseView> SessionRegistry::lease_view() {
+  std::vector<LeaseView> out;
+  std::lock_guard lock(mutex_);
+  out.reserve(sessions_.size());
+  for (const auto& [id, entry] : sessions_) {
+    if (entry.session.expired()) continue;  // reserved, not yet attached (or already gone)
+    out.push_back({id, entry.key_id, entry.model, entry.lease});
+  }
+  return out;
+}
+
 std::size_t SessionRegistry::live() {
   std::lock_guard lock(mutex_);
   return sessions_.size();

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace bouncer::server {
 
@@ -54,12 +55,29 @@ class SessionRegistry {
 
   std::size_t live();
   std::size_t live_for_key(const std::string& key_id);
+  bool closed();
+
+  // ---- cluster-wide caps (a shared store's SessionLeases; see server/leases.h) ----
+  // Where a session's place in the shared store stands: being taken at admission (the caps
+  // are checked then), held (renewed), or lost (not taken while the store was out of reach,
+  // or ran out meanwhile: the session is live, so its place is taken back).
+  enum class Lease { acquiring, held, lost };
+  void set_lease(const std::string& session_id, Lease state);
+  struct LeaseView {
+    std::string session_id;
+    std::string key_id;
+    std::string model;
+    Lease state = Lease::acquiring;
+  };
+  // Every attached session (admitted, upstream connecting or relaying).
+  std::vector<LeaseView> lease_view();
 
  private:
   struct Entry {
     std::string key_id;
     std::string model;
     std::weak_ptr<LiveSession> session;
+    Lease lease = Lease::acquiring;
   };
   void release(const std::string& session_id);
 

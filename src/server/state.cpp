@@ -71,7 +71,7 @@ std::shared_ptr<const State> StateCache::build(const store::Snapshot& snapshot, 
     if (admin::still_published(k, now)) state->public_keys.emplace(k.kid, k.public_key);
   }
   state->jwks_json = build_jwks(snapshot.signing_keys, now);
-  if (const auto active = admin::active_signing_key(snapshot.signing_keys)) {
+  if (const auto active = admin::active_signing_key(snapshot.signing_keys, admin::local_signing_kids(data_dir_))) {
     state->active_kid = active->kid;
     if (previous && previous->active_kid == active->kid && previous->active_key) {
       state->active_key = previous->active_key;
@@ -84,19 +84,39 @@ std::shared_ptr<const State> StateCache::build(const store::Snapshot& snapshot, 
 
 void StateCache::start() {
   state_.store(build(store_.snapshot(), nullptr), std::memory_order_release);
+  mark_confirmed();
   last_jwks_minute_ = unix_now() / 60;
+  // A push from the store (Redis pub/sub) cuts the wait for the next poll short.
+  store_.watch_changes([wake = wake_] {
+    {
+      std::lock_guard lock(wake->mutex);
+      wake->poked = true;
+    }
+    wake->cv.notify_all();
+  });
   thread_ = std::thread([this] { run(); });
 }
 
 void StateCache::stop() {
   {
-    std::lock_guard lock(run_mutex_);
-    if (stopping_) return;
-    stopping_ = true;
+    std::lock_guard lock(wake_->mutex);
+    if (wake_->stopping) return;
+    wake_->stopping = true;
   }
-  wake_.notify_all();
+  wake_->cv.notify_all();
   if (thread_.joinable()) thread_.join();
   flush_touches();
+}
+
+void StateCache::mark_confirmed() {
+  confirmed_at_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  reachable_.store(true, std::memory_order_relaxed);
+}
+
+std::chrono::milliseconds StateCache::state_age() const {
+  const auto confirmed = std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(confirmed_at_ns_.load(std::memory_order_relaxed)));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - confirmed);
 }
 
 void StateCache::touch(const std::string& key_id, std::int64_t now) {
@@ -138,29 +158,41 @@ void StateCache::refresh() {
   }
 }
 
+void StateCache::poll_once(int tick) {
+  // A retired signing key leaves the JWKS when its grace ends, so rebuild once a minute even
+  // if nothing else changed.
+  const auto minute = unix_now() / 60;
+  const auto version = store_.state_version();
+  if (version != current()->version || minute != last_jwks_minute_) {
+    const auto before = current();
+    refresh();
+    last_jwks_minute_ = minute;
+    if (version != before->version) log::info("state_reloaded", {{"version", static_cast<std::int64_t>(version)}});
+  }
+  if (!reachable_.load(std::memory_order_relaxed)) log::info("store_reachable_again");
+  mark_confirmed();
+  if (tick % 5 == 0) flush_touches();
+  if (tick % kPurgeEveryTicks == 0) purge_old_token_records();
+}
+
 void StateCache::run() {
   int ticks = 0;
-  std::unique_lock lock(run_mutex_);
-  while (!stopping_) {
-    wake_.wait_for(lock, poll_interval_);
-    if (stopping_) break;
+  std::unique_lock lock(wake_->mutex);
+  while (!wake_->stopping) {
+    wake_->cv.wait_for(lock, poll_interval_, [this] { return wake_->stopping || wake_->poked; });
+    if (wake_->stopping) break;
+    wake_->poked = false;
     lock.unlock();
     try {
-      // A retired signing key leaves the JWKS when its grace ends, so rebuild once a
-      // minute even if nothing else changed.
-      const auto minute = unix_now() / 60;
-      const auto version = store_.state_version();
-      if (version != current()->version || minute != last_jwks_minute_) {
-        const auto before = current();
-        refresh();
-        last_jwks_minute_ = minute;
-        if (version != before->version) log::info("state_reloaded", {{"version", static_cast<std::int64_t>(version)}});
-      }
-      if (++ticks % 5 == 0) flush_touches();
-      if (ticks % kPurgeEveryTicks == 0) purge_old_token_records();
+      poll_once(++ticks);
     } catch (const std::exception& e) {
-      // Keep serving from the last good state; the next tick tries again.
-      log::error("state_reload_failed", {{"error", e.what()}});
+      // Keep serving from the last good state (within the staleness window, which the door
+      // and /readyz enforce); the next tick tries again.
+      if (reachable_.exchange(false, std::memory_order_relaxed)) {
+        log::error("store_unreachable", {{"error", e.what()}});
+      } else {
+        log::debug("state_reload_failed", {{"error", e.what()}});
+      }
     }
     lock.lock();
   }

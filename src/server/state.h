@@ -68,8 +68,17 @@ class StateCache {
   // Called (on the sync thread) for each key newly seen revoked with end_sessions.
   void on_end_sessions(std::function<void(const std::string& key_id)> hook) { end_sessions_hook_ = std::move(hook); }
 
+  // How the store looks from here: whether the latest poll reached it, and how long ago the
+  // state in memory was last confirmed current. While the store is out of reach the state
+  // grows stale; the door admits from it only within the staleness window (DESIGN §5).
+  bool store_reachable() const { return reachable_.load(std::memory_order_relaxed); }
+  std::chrono::milliseconds state_age() const;
+  bool fresh_within(std::chrono::milliseconds window) const { return state_age() <= window; }
+
  private:
   void run();
+  void poll_once(int tick);
+  void mark_confirmed();
   std::shared_ptr<const State> build(const store::Snapshot& snapshot, const State* previous) const;
   void flush_touches();
   void purge_old_token_records();
@@ -82,9 +91,17 @@ class StateCache {
   std::mutex touch_mutex_;
   std::unordered_map<std::string, std::int64_t> touched_;
 
-  std::mutex run_mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  // The sync thread sleeps here between polls. Shared with the store's change watcher, which
+  // may outlive this cache on the store's thread: a push wakes the thread at once.
+  struct Wake {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool stopping = false;
+    bool poked = false;
+  };
+  std::shared_ptr<Wake> wake_ = std::make_shared<Wake>();
+  std::atomic<bool> reachable_{true};
+  std::atomic<std::int64_t> confirmed_at_ns_{0};  // steady clock: when the state was last known current
   std::thread thread_;
   std::int64_t last_jwks_minute_ = 0;
   std::function<void(const std::string&)> end_sessions_hook_;

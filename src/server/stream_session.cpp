@@ -94,7 +94,10 @@ StreamSession::StreamSession(net::ip::tcp::socket socket, Request request, DoorC
   ++door_.gauges.connections;  // a WebSocket is a connection too (--max-connections)
 }
 
-StreamSession::~StreamSession() { --door_.gauges.connections; }
+StreamSession::~StreamSession() {
+  release_cluster_place();
+  --door_.gauges.connections;
+}
 
 void StreamSession::run() {
   beast::get_lowest_layer(ws_).expires_never();
@@ -107,7 +110,7 @@ void StreamSession::run() {
 
   const auto refusal = admit();
   if (refusal != Refusal::none) return refuse(refusal);
-  connect_upstream();
+  take_cluster_place();
 }
 
 // ---- admission: every check of DESIGN §3, in order, on the upgrade request alone ----
@@ -166,6 +169,9 @@ Refusal StreamSession::admit() {
   }
   if (credential.empty() || credential.size() > token::kMaxTokenLength + 3) return Refusal::invalid_api_key;
 
+  // Revocations made while the store is out of reach cannot be seen here: past the
+  // staleness window nothing is admitted (fail closed) until the store answers again.
+  if (!door_.cache.fresh_within(door_.options.store_staleness)) return Refusal::store_unavailable;
   const auto state = door_.cache.current();
   if (const auto r = authenticate(credential, *state); r != Refusal::none) return r;
 
@@ -203,6 +209,7 @@ void StreamSession::refuse(Refusal refusal) {
                                 {"model", model_},
                                 {"client", client_address_}});
   ticket_.reset();
+  release_cluster_place();
   set_accept_decorator();
   ws_.async_accept(request_, [self = shared_from_this(), refusal, reason](beast::error_code ec) {
     if (ec) return;  // the client left during the handshake: nobody to tell
@@ -215,9 +222,51 @@ void StreamSession::refuse(Refusal refusal) {
   });
 }
 
+// ---- capacity across the cluster: the last check, when the store is shared ----
+
+store::SessionLeases::Lease StreamSession::lease() const { return {session_id_, grant_.key_id, model_}; }
+
+void StreamSession::release_cluster_place() {
+  if (!lease_asked_) return;
+  lease_asked_ = false;
+  if (!door_.store_closed.load()) door_.store.session_leases()->release(lease());
+}
+
+// The local registry has checked this node's share; a shared store holds every node's
+// sessions, so the caps are checked there too, without blocking this I/O thread.
+void StreamSession::take_cluster_place() {
+  auto* leases = door_.store.session_leases();
+  if (!leases) return connect_upstream();
+  lease_asked_ = true;
+  leases->acquire(lease(), door_.options.max_sessions_per_key, route_->max_sessions,
+                  [self = shared_from_this()](std::error_code ec, store::SessionLeases::Outcome outcome) {
+                    net::post(self->deadline_.get_executor(), [self, ec, outcome] { self->on_cluster_place(ec, outcome); });
+                  });
+}
+
+void StreamSession::on_cluster_place(std::error_code ec, store::SessionLeases::Outcome outcome) {
+  using Outcome = store::SessionLeases::Outcome;
+  if (pending_end_) {
+    const auto code = std::get<0>(*pending_end_);
+    return refuse(code == 1001 ? Refusal::shutting_down : Refusal::token_revoked);
+  }
+  if (ec) {
+    // The store is out of reach, but the state is within the staleness window (or admit()
+    // would have refused): admit on this node's caps alone. The lease keeper takes the
+    // session's place in the store when it answers again.
+    if (!door_.cache.fresh_within(door_.options.store_staleness)) return refuse(Refusal::store_unavailable);
+    log::warn("session_cap_checked_locally", {{"session_id", session_id_}, {"error", ec.message()}});
+    door_.registry.set_lease(session_id_, SessionRegistry::Lease::lost);
+    return connect_upstream();
+  }
+  if (outcome != Outcome::granted) return refuse(Refusal::capacity);
+  door_.registry.set_lease(session_id_, SessionRegistry::Lease::held);
+  connect_upstream();
+}
+
 // ---- admitted: upstream first, then the client, then the pump ----
 
-relay::Headers StreamSession::upstream_headers() const {
+relay::Headers StreamSession::upstream_headers(const std::optional<std::string>& metadata_json) const {
   relay::Headers headers = route_->headers;
   headers.emplace_back("X-Bouncer-Session-Id", session_id_);
   headers.emplace_back("X-Bouncer-Key-Id", grant_.key_id);
@@ -225,21 +274,35 @@ relay::Headers StreamSession::upstream_headers() const {
   if (grant_.max_session_duration) {
     headers.emplace_back("X-Bouncer-Session-Deadline", rfc3339(unix_now() + *grant_.max_session_duration));
   }
-  if (!grant_.token_id.empty()) {
-    try {
-      if (const auto record = door_.store.find_token(grant_.token_id); record && !record->metadata_json.empty()) {
-        headers.emplace_back("X-Bouncer-Metadata", ascii_json(record->metadata_json));
-      }
-    } catch (const std::exception& e) {
-      log::warn("metadata_unavailable", {{"session_id", session_id_}, {"error", e.what()}});
-    }
+  if (!metadata_json) {
+    // The store was out of reach: the upstream decides whether a session without its
+    // metadata may go on (DESIGN §5's outage policy admits it).
+    headers.emplace_back("X-Bouncer-Metadata-Status", "unavailable");
+  } else if (!metadata_json->empty()) {
+    headers.emplace_back("X-Bouncer-Metadata", ascii_json(*metadata_json));
   }
   if (!route_->shared_secret.empty()) headers.emplace_back("X-Bouncer-Upstream-Secret", route_->shared_secret);
   if (!client_address_.empty()) headers.emplace_back("X-Forwarded-For", client_address_);
   return headers;
 }
 
+// The token's metadata lives in its record: looked up without blocking this I/O thread (the
+// store may be across a network), then the connect goes on on this session's executor.
 void StreamSession::connect_upstream() {
+  if (grant_.token_id.empty()) return connect_upstream_with(std::string());
+  door_.store.find_token_async(grant_.token_id, [self = shared_from_this()](std::error_code ec,
+                                                                           std::optional<store::TokenRecord> record) {
+    std::optional<std::string> metadata = record ? std::move(record->metadata_json) : std::string();
+    if (ec) {
+      log::warn("metadata_unavailable", {{"session_id", self->session_id_}, {"error", ec.message()}});
+      metadata.reset();
+    }
+    net::post(self->deadline_.get_executor(),
+              [self, metadata = std::move(metadata)] { self->connect_upstream_with(metadata); });
+  });
+}
+
+void StreamSession::connect_upstream_with(const std::optional<std::string>& metadata_json) {
   const auto url = relay::parse_upstream_url(route_->upstream);
   if (!url) {
     log::error("upstream_url_invalid", {{"model", model_}});
@@ -253,7 +316,7 @@ void StreamSession::connect_upstream() {
     if (it != door_.tls_by_model.end()) options.tls = it->second;
   }
   // The upstream runs on this session's executor: the pump needs no strand.
-  relay::async_connect(ws_.get_executor(), *url, upstream_headers(), options,
+  relay::async_connect(ws_.get_executor(), *url, upstream_headers(metadata_json), options,
                        [self = shared_from_this()](std::error_code ec, std::shared_ptr<relay::Upstream> upstream) {
                          self->on_upstream(ec, std::move(upstream));
                        });
@@ -336,6 +399,7 @@ void StreamSession::on_pump_end(const relay::PumpResult& result) {
                               {"frames_up", static_cast<std::int64_t>(result.frames_to_upstream)},
                               {"frames_down", static_cast<std::int64_t>(result.frames_to_client)}});
   ticket_.reset();
+  release_cluster_place();
   pump_.reset();
 }
 

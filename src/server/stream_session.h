@@ -18,6 +18,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,6 +34,9 @@ struct DoorContext {
   SessionRegistry& registry;
   Gauges& gauges;
   std::map<std::string, std::shared_ptr<boost::asio::ssl::context>> tls_by_model;  // wss:// models
+  // Set once the server has stopped its threads: sessions destroyed after that (with the I/O
+  // contexts, possibly after the store) leave their leases to run out instead.
+  std::atomic<bool> store_closed{false};
 };
 
 class StreamSession : public LiveSession, public std::enable_shared_from_this<StreamSession> {
@@ -47,13 +51,19 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   policy::Refusal admit();
   policy::Refusal authenticate(std::string_view credential, const State& state);
   void refuse(policy::Refusal refusal);
+  void take_cluster_place();
+  void on_cluster_place(std::error_code ec, store::SessionLeases::Outcome outcome);
+  store::SessionLeases::Lease lease() const;
+  void release_cluster_place();
   void connect_upstream();
+  // `metadata_json`: the token's metadata ("" for none); nullopt when it could not be read.
+  void connect_upstream_with(const std::optional<std::string>& metadata_json);
   void on_upstream(std::error_code ec, std::shared_ptr<relay::Upstream> upstream);
   void on_accept(boost::system::error_code ec, std::shared_ptr<relay::Upstream> upstream);
   void start_pump(std::shared_ptr<relay::Upstream> upstream);
   void on_deadline();
   void on_pump_end(const relay::PumpResult& result);
-  relay::Headers upstream_headers() const;
+  relay::Headers upstream_headers(const std::optional<std::string>& metadata_json) const;
   void set_accept_decorator();
 
   relay::ClientStream ws_;
@@ -67,6 +77,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   policy::Grant grant_;
   const ModelRoute* route_ = nullptr;
   std::unique_ptr<SessionRegistry::Ticket> ticket_;
+  bool lease_asked_ = false;  // a place was asked of the shared store: released at the end
   std::shared_ptr<relay::Pump> pump_;
   boost::asio::steady_timer deadline_;
   std::chrono::steady_clock::time_point started_;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -60,6 +61,8 @@ struct Snapshot {
   std::vector<SigningKeyRecord> signing_keys;
 };
 
+class SessionLeases;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -80,6 +83,19 @@ class Store {
   using Done = std::function<void(std::error_code)>;
   virtual void record_token(TokenRecord record, Done done) = 0;
   virtual std::optional<TokenRecord> find_token(std::string_view jti) = 0;
+  // The same lookup for a server's I/O threads, which must never wait on a network: `found`
+  // runs on the store's own thread when the engine is networked (Redis), or at once when the
+  // read is local (SQLite, a few microseconds). An error_code when the store cannot answer.
+  using Found = std::function<void(std::error_code, std::optional<TokenRecord>)>;
+  virtual void find_token_async(std::string_view jti, Found found) {
+    std::optional<TokenRecord> record;
+    try {
+      record = find_token(jti);
+    } catch (const std::exception&) {
+      return found(std::make_error_code(std::errc::io_error), std::nullopt);
+    }
+    found({}, std::move(record));
+  }
   // Deletes token records whose expires_at is before `before`; returns how many.
   virtual std::size_t purge_tokens(std::int64_t before) = 0;
 
@@ -92,6 +108,47 @@ class Store {
   // (not on token records). Cheap: the server polls it several times a second.
   virtual std::uint64_t state_version() = 0;
   virtual Snapshot snapshot() = 0;
+  // Calls `changed` soon after any process bumps the state version, so that a revocation
+  // reaches this node faster than the next poll. A hint, never the only path: a push lost
+  // with a dropped connection is caught by polling state_version. Runs on the store's own
+  // thread; keep it short. Engines without a push (SQLite, one machine) never call it.
+  virtual void watch_changes(std::function<void()> changed) { (void)changed; }
+
+  // Cluster-wide session caps, for engines that several nodes share (Redis); nullptr when
+  // the store serves one node, whose own session registry is then the whole truth.
+  virtual SessionLeases* session_leases() { return nullptr; }
+};
+
+// A lease per live WebSocket session, held in the shared store so that caps on concurrent
+// sessions per key and per model hold across every node. The node holding a session renews
+// its lease; a node that dies stops renewing, and its sessions' places come free when their
+// leases run out (ttl), never later.
+class SessionLeases {
+ public:
+  struct Lease {
+    std::string session_id;
+    std::string key_id;
+    std::string model;
+  };
+  enum class Outcome { granted, key_cap, model_cap };
+  using Acquired = std::function<void(std::error_code, Outcome)>;
+
+  virtual ~SessionLeases() = default;
+  // How long a lease lives unless renewed.
+  virtual std::chrono::milliseconds ttl() const = 0;
+  // Takes a place for `lease` unless its key already holds `key_cap` live leases or its
+  // model `model_cap` (0 = no cap: a session admitted while the store was unreachable takes
+  // its place back this way). Taking a place the session already holds counts it once.
+  // `done` runs on the store's thread; an error_code when the store cannot answer (nothing
+  // was taken).
+  virtual void acquire(const Lease& lease, std::size_t key_cap, std::size_t model_cap, Acquired done) = 0;
+  // Extends the leases in `live` (this node's sessions) by ttl(). A lease that ran out
+  // meanwhile is not taken back here (its place may be another's now): `held[i]` is false
+  // for it, and the caller takes it back with acquire(). `done` runs on the store's thread.
+  using Renewed = std::function<void(std::error_code, std::vector<bool> held)>;
+  virtual void renew(const std::vector<Lease>& live, Renewed done) = 0;
+  // Frees a place at once (best effort: a lost release runs out with its lease).
+  virtual void release(const Lease& lease) = 0;
 };
 
 struct SqliteOptions {
@@ -110,6 +167,8 @@ struct RedisOptions {
   std::chrono::milliseconds command_timeout{5000};
   // A token record stays this long after the token expires (then Redis deletes it by itself).
   std::int64_t token_retention_seconds = 7 * 86400;
+  // A session's place under the cluster-wide caps lives this long unless its node renews it.
+  std::chrono::milliseconds session_lease_ttl{30000};
 };
 
 // Connects to Redis (DESIGN §5: several nodes share it). Acknowledged means durable only when

@@ -154,6 +154,35 @@ void Connection::connect() {
   command({"PING"}, [self = shared_from_this()](std::error_code ec, Reply reply) {
     if (!ec && !reply.is_error()) self->went_up();
   });
+  if (!channel_.empty()) send_subscribe();
+}
+
+void Connection::subscribe(std::string channel, MessageListener on_message) {
+  channel_ = std::move(channel);
+  message_listener_ = std::move(on_message);
+}
+
+void Connection::send_subscribe() {
+  const char* argv[] = {"SUBSCRIBE", channel_.c_str()};
+  const std::size_t lengths[] = {9, channel_.size()};
+  // hiredis keeps this callback for the subscription's life and calls it once more with no
+  // reply when the context is freed: its privdata is the connection, never an owned Pending.
+  if (redisAsyncCommandArgv(context_, &Connection::on_message, this, 2, argv, lengths) != REDIS_OK) {
+    drop("cannot subscribe to " + channel_);
+  }
+}
+
+void Connection::on_message(redisAsyncContext*, void* reply, void* privdata) {
+  if (!reply) return;  // the context is going away: on_disconnect or drop() tells why
+  auto& self = *static_cast<Connection*>(privdata);
+  const auto& r = *static_cast<const redisReply*>(reply);
+  if (r.type != REDIS_REPLY_ARRAY || r.elements < 3 || r.element[0]->type != REDIS_REPLY_STRING) return;
+  const std::string_view kind(r.element[0]->str, r.element[0]->len);
+  if (kind == "subscribe") {
+    if (self.message_listener_) self.message_listener_({});
+  } else if (kind == "message" && r.element[2]->type == REDIS_REPLY_STRING) {
+    if (self.message_listener_) self.message_listener_(std::string(r.element[2]->str, r.element[2]->len));
+  }
 }
 
 void Connection::drop(const std::string& why) {

@@ -58,6 +58,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Runs `callback` exactly once: with Redis's reply (an error reply is a reply, not an
   // error_code), or with an error_code when the reply cannot come.
   void command(const std::vector<std::string>& args, Callback callback);
+  // Turns this connection into a subscriber of `channel` (call before start(); it then takes
+  // no commands). `on_message` runs with each message's payload, and with an empty payload
+  // each time the subscription (re)starts: whatever was published while the connection was
+  // down is lost, so the listener should re-check what it watches.
+  using MessageListener = std::function<void(const std::string& payload)>;
+  void subscribe(std::string channel, MessageListener on_message);
   // Drops the connection for good: pending callbacks run with operation_canceled.
   void stop();
 
@@ -78,11 +84,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static void on_connect(const redisAsyncContext* ac, int status);
   static void on_disconnect(const redisAsyncContext* ac, int status);
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_message(redisAsyncContext* ac, void* reply, void* privdata);
+  void send_subscribe();
 
   boost::asio::io_context& io_;
   Endpoint endpoint_;
   ConnectionOptions options_;
   StateListener listener_;
+  std::string channel_;  // subscribed to, when not empty
+  MessageListener message_listener_;
   redisAsyncContext* context_ = nullptr;
   bool up_ = false;
   bool stopped_ = false;

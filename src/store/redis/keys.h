@@ -20,11 +20,15 @@ struct Keys {
         signing_keys(tag + "signing-keys"),
         signing_key_prefix(tag + "signing-key:"),
         token_prefix(tag + "token:"),
-        token_expiry(tag + "token-expiry") {}
+        token_expiry(tag + "token-expiry"),
+        sessions_of_key_prefix(tag + "sessions:key:"),
+        sessions_of_model_prefix(tag + "sessions:model:") {}
 
   std::string api_key(std::string_view id) const { return api_key_prefix + std::string(id); }
   std::string signing_key(std::string_view kid) const { return signing_key_prefix + std::string(kid); }
   std::string token(std::string_view jti) const { return token_prefix + std::string(jti); }
+  std::string sessions_of_key(std::string_view id) const { return sessions_of_key_prefix + std::string(id); }
+  std::string sessions_of_model(std::string_view model) const { return sessions_of_model_prefix + std::string(model); }
 
   const std::string tag;
   // STRING, an integer: incremented by every change to permanent keys, revocations or signing
@@ -48,6 +52,13 @@ struct Keys {
   const std::string token_prefix;
   // ZSET of jti scored by expires_at: what purge_tokens walks.
   const std::string token_expiry;
+  // + KEY_ID: ZSET of the live session ids of one permanent key, on every node, each scored
+  // by when its lease runs out (milliseconds, Redis's own clock, so nodes' clocks need not
+  // agree). Entries past their score are dropped before every count. The key itself expires
+  // (PEXPIRE) with its latest lease, so a key with no live session leaves nothing behind.
+  const std::string sessions_of_key_prefix;
+  // + MODEL: the same for one model.
+  const std::string sessions_of_model_prefix;
 };
 
 }  // namespace bouncer::store::redis

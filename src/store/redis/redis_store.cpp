@@ -136,7 +136,7 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-class RedisStore final : public Store {
+class RedisStore final : public Store, public SessionLeases {
  public:
   RedisStore(Endpoint endpoint, const RedisOptions& options)
       : options_(options), keys_(options.prefix), where_(endpoint.describe()), work_(io_.get_executor()) {
@@ -157,7 +157,10 @@ class RedisStore final : public Store {
     } catch (const std::exception&) {
       // Redis is gone: the pending records were already answered with an error.
     }
-    net::post(io_, [connection = connection_] { connection->stop(); });
+    net::post(io_, [this] {
+      connection_->stop();
+      if (subscriber_) subscriber_->stop();
+    });
     work_.reset();
     thread_.join();
   }
@@ -203,12 +206,10 @@ class RedisStore final : public Store {
     Command c = eval(scripts::kRecordToken, {keys_.token(t.jti), keys_.token_expiry},
                      {t.jti, t.key_id, t.kid, decimal(t.issued_at), decimal(t.expires_at), t.scopes_json,
                       t.metadata_json, decimal(std::max<std::int64_t>(ttl, 1))});
-    net::post(io_, [connection = connection_, c = std::move(c), done = std::move(done)]() mutable {
-      connection->command(c, [done = std::move(done)](std::error_code ec, Reply r) {
-        if (ec) return done(ec);
-        if (r.is_error()) return done(std::make_error_code(std::errc::io_error));
-        done(r.integer == 1 ? std::error_code() : std::make_error_code(std::errc::file_exists));
-      });
+    send(std::move(c), [done = std::move(done)](std::error_code ec, Reply r) {
+      if (ec) return done(ec);
+      if (r.is_error()) return done(std::make_error_code(std::errc::io_error));
+      done(r.integer == 1 ? std::error_code() : std::make_error_code(std::errc::file_exists));
     });
   }
 
@@ -216,6 +217,19 @@ class RedisStore final : public Store {
     const Reply r = check(run_one({"HGETALL", keys_.token(jti)}, "read a token record"), "read a token record");
     if (r.elements.empty()) return std::nullopt;
     return token_of(fields_of(r));
+  }
+
+  void find_token_async(std::string_view jti, Found found) override {
+    send({"HGETALL", keys_.token(jti)}, [found = std::move(found)](std::error_code ec, Reply r) {
+      if (ec) return found(ec, std::nullopt);
+      if (r.is_error()) return found(std::make_error_code(std::errc::io_error), std::nullopt);
+      if (r.elements.empty()) return found({}, std::nullopt);
+      try {
+        found({}, token_of(fields_of(r)));
+      } catch (const std::runtime_error&) {
+        found(std::make_error_code(std::errc::illegal_byte_sequence), std::nullopt);
+      }
+    });
   }
 
   std::size_t purge_tokens(std::int64_t before) override {
@@ -251,7 +265,63 @@ class RedisStore final : public Store {
                .integer == 1;
   }
 
+  // ---- session leases ----
+
+  SessionLeases* session_leases() override { return this; }
+
+  std::chrono::milliseconds ttl() const override { return options_.session_lease_ttl; }
+
+  void acquire(const Lease& lease, std::size_t key_cap, std::size_t model_cap, Acquired done) override {
+    Command c = eval(scripts::kAcquireSession, {keys_.sessions_of_key(lease.key_id), keys_.sessions_of_model(lease.model)},
+                     {lease.session_id, std::to_string(key_cap), std::to_string(model_cap), std::to_string(ttl().count())});
+    send(std::move(c), [done = std::move(done)](std::error_code ec, Reply r) {
+      if (!ec && (r.is_error() || r.type != Reply::Type::integer)) ec = std::make_error_code(std::errc::io_error);
+      if (ec) return done(ec, Outcome::granted);
+      done({}, r.integer == 1 ? Outcome::key_cap : r.integer == 2 ? Outcome::model_cap : Outcome::granted);
+    });
+  }
+
+  void renew(const std::vector<Lease>& live, Renewed done) override {
+    if (live.empty()) return done({}, {});
+    struct Tally {
+      std::size_t left;
+      std::error_code first_error;
+      std::vector<bool> held;
+      Renewed done;
+    };
+    // Every callback runs on the store's one thread: the tally needs no lock.
+    auto tally = std::make_shared<Tally>(Tally{live.size(), {}, std::vector<bool>(live.size(), false), std::move(done)});
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      const auto& lease = live[i];
+      send(eval(scripts::kRenewSession, {keys_.sessions_of_key(lease.key_id), keys_.sessions_of_model(lease.model)},
+                {lease.session_id, std::to_string(ttl().count())}),
+           [tally, i](std::error_code ec, Reply r) {
+             if (!ec && r.is_error()) ec = std::make_error_code(std::errc::io_error);
+             if (ec && !tally->first_error) tally->first_error = ec;
+             tally->held[i] = !ec && r.integer == 1;
+             if (--tally->left == 0) tally->done(tally->first_error, std::move(tally->held));
+           });
+    }
+  }
+
+  void release(const Lease& lease) override {
+    send({"ZREM", keys_.sessions_of_key(lease.key_id), lease.session_id}, [](std::error_code, Reply) {});
+    send({"ZREM", keys_.sessions_of_model(lease.model), lease.session_id}, [](std::error_code, Reply) {});
+  }
+
   // ---- change detection ----
+
+  void watch_changes(std::function<void()> changed) override {
+    net::post(io_, [this, changed = std::move(changed)]() mutable {
+      if (subscriber_) return;  // one watcher per store
+      ConnectionOptions c;
+      c.connect_timeout = options_.connect_timeout;
+      c.command_timeout = options_.command_timeout;
+      subscriber_ = std::make_shared<Connection>(io_, connection_->endpoint(), c);
+      subscriber_->subscribe(keys_.changes, [changed = std::move(changed)](const std::string&) { changed(); });
+      subscriber_->start();
+    });
+  }
 
   std::uint64_t state_version() override {
     return version_of(check(run_one({"GET", keys_.version}, "read the state version"), "read the state version"));
@@ -316,6 +386,13 @@ class RedisStore final : public Store {
     return std::move(gather->replies);
   }
 
+  // Sends one command from the store's thread without waiting; `done` runs there.
+  void send(Command command, Connection::Callback done) {
+    net::post(io_, [connection = connection_, command = std::move(command), done = std::move(done)]() mutable {
+      connection->command(command, std::move(done));
+    });
+  }
+
   Reply run_one(Command command, std::string_view what) {
     std::vector<Command> one;
     one.push_back(std::move(command));
@@ -362,6 +439,7 @@ class RedisStore final : public Store {
   net::io_context io_{1};
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::shared_ptr<Connection> connection_;
+  std::shared_ptr<Connection> subscriber_;  // made by watch_changes, used on the store's thread only
   std::thread thread_;
 
   std::mutex state_mu_;

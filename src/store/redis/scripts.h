@@ -118,4 +118,45 @@ for _, kid in ipairs(redis.call('SMEMBERS', KEYS[3])) do signing[#signing + 1] =
 return {redis.call('GET', KEYS[1]) or '0', keys, signing}
 )lua";
 
+// ---- session leases (cluster-wide caps) ----
+// Shared prelude: `now` in milliseconds from Redis's clock, and `hold(set, member)`, which
+// sets the member's lease to now + ttl and keeps the set alive at least as long.
+#define BOUNCER_LEASE_PRELUDE \
+  "local t = redis.call('TIME')\n" \
+  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
+  "local function hold(set, member, ttl)\n" \
+  "  redis.call('ZADD', set, now + ttl, member)\n" \
+  "  if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end\n" \
+  "end\n"
+
+// KEYS: sessions_of_key(id), sessions_of_model(model).
+// ARGV: session_id, key_cap (0 = none), model_cap (0 = none), ttl_ms.
+// Returns 0 granted, 1 key cap reached, 2 model cap reached. Taking a place the session
+// already holds (a retry) is granted without counting it twice.
+inline constexpr std::string_view kAcquireSession = BOUNCER_LEASE_PRELUDE R"lua(
+local ttl = tonumber(ARGV[4])
+for i = 1, 2 do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local key_cap, model_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
+  if key_cap > 0 and redis.call('ZCARD', KEYS[1]) >= key_cap then return 1 end
+  if model_cap > 0 and redis.call('ZCARD', KEYS[2]) >= model_cap then return 2 end
+end
+hold(KEYS[1], ARGV[1], ttl)
+hold(KEYS[2], ARGV[1], ttl)
+return 0
+)lua";
+
+// KEYS: sessions_of_key(id), sessions_of_model(model).  ARGV: session_id, ttl_ms.
+// Extends a lease the session still holds; returns 0, changing nothing, for one that ran out
+// (its place may be another session's now: the node takes it back with kAcquireSession).
+inline constexpr std::string_view kRenewSession = BOUNCER_LEASE_PRELUDE R"lua(
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+local ttl = tonumber(ARGV[2])
+hold(KEYS[1], ARGV[1], ttl)
+hold(KEYS[2], ARGV[1], ttl)
+return 1
+)lua";
+
+#undef BOUNCER_LEASE_PRELUDE
+
 }  // namespace bouncer::store::redis::scripts

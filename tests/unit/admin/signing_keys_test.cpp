@@ -82,7 +82,7 @@ TEST_F(SigningKeys, RotateRetiresAndKeepsPublishing) {
   const auto second = rotate_signing_key(dir_, *store_, 200, 3700);
   const auto keys = store_->snapshot().signing_keys;
   ASSERT_EQ(keys.size(), 2u);
-  const auto active = active_signing_key(keys);
+  const auto active = active_signing_key(keys, local_signing_kids(dir_));
   ASSERT_TRUE(active);
   EXPECT_EQ(active->kid, second.kid);
   for (const auto& k : keys) {
@@ -96,13 +96,36 @@ TEST_F(SigningKeys, RotateRetiresAndKeepsPublishing) {
   }
 }
 
-TEST(ActiveSigningKey, NewestUnretiredWins) {
+TEST(ActiveSigningKey, NewestUnretiredLocalWins) {
   store::SigningKeyRecord a{"a", {}, 10, std::nullopt, std::nullopt};
   store::SigningKeyRecord b{"b", {}, 20, std::nullopt, std::nullopt};
   store::SigningKeyRecord c{"c", {}, 30, 31, 100};
-  EXPECT_EQ(active_signing_key({a, b, c})->kid, "b");
-  EXPECT_FALSE(active_signing_key({c}));
-  EXPECT_FALSE(active_signing_key({}));
+  store::SigningKeyRecord d{"d", {}, 40, std::nullopt, std::nullopt};  // another node's
+  EXPECT_EQ(active_signing_key({a, b, c, d}, {"a", "b", "c"})->kid, "b");
+  EXPECT_EQ(active_signing_key({a, b, c, d}, {"a", "c"})->kid, "a");
+  EXPECT_FALSE(active_signing_key({c, d}, {"c"}));
+  EXPECT_FALSE(active_signing_key({a, b}, {}));
+  EXPECT_FALSE(active_signing_key({}, {"a"}));
+}
+
+// Two nodes share one store, each with its own data directory: each signs with its own key,
+// and a rotation on one retires only that node's key.
+TEST_F(SigningKeys, EachNodeSignsAndRotatesItsOwn) {
+  const auto other_root = std::filesystem::temp_directory_path() / ("bouncer-sk-" + crypto::random_base64url(8));
+  const DataDir other = prepare_data_dir(other_root);
+  const auto mine = create_signing_key(dir_, *store_, 100);
+  const auto theirs = create_signing_key(other, *store_, 150);  // newer, but not ours
+  EXPECT_EQ(local_signing_kids(dir_), std::set<std::string>{mine.kid});
+  EXPECT_EQ(active_signing_key(store_->snapshot().signing_keys, local_signing_kids(dir_))->kid, mine.kid);
+  EXPECT_EQ(active_signing_key(store_->snapshot().signing_keys, local_signing_kids(other))->kid, theirs.kid);
+
+  const auto fresh = rotate_signing_key(dir_, *store_, 200, 3700);
+  for (const auto& k : store_->snapshot().signing_keys) {
+    EXPECT_EQ(k.retired_at.has_value(), k.kid == mine.kid) << k.kid;
+  }
+  EXPECT_EQ(active_signing_key(store_->snapshot().signing_keys, local_signing_kids(dir_))->kid, fresh.kid);
+  EXPECT_EQ(active_signing_key(store_->snapshot().signing_keys, local_signing_kids(other))->kid, theirs.kid);
+  std::filesystem::remove_all(other_root);
 }
 
 }  // namespace

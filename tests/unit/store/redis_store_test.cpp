@@ -6,7 +6,9 @@
 #include "support/redis_server.h"
 
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 
 namespace bouncer::store::testing {
@@ -171,6 +173,144 @@ TEST(RedisKeys, ShapesAndTtls) {
   EXPECT_LE(ttl, 7 * 86400 + 600);
   EXPECT_EQ(redis_cli(port, {"ZSCORE", tag + "token-expiry", "jti-1"}), std::to_string(now + 600) + "\n");
   store.reset();
+  remove_temp_dir(dir);
+}
+
+// ---- session leases (cluster-wide caps) ----
+
+class RedisLeases : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = make_temp_dir("bouncer-redis-leases");
+    auto o = options_for(dir_);
+    o.session_lease_ttl = 400ms;
+    store_ = open_redis(o);
+    leases_ = store_->session_leases();
+    ASSERT_NE(leases_, nullptr);
+  }
+  void TearDown() override {
+    store_.reset();
+    remove_temp_dir(dir_);
+  }
+
+  std::pair<std::error_code, SessionLeases::Outcome> acquire(const SessionLeases::Lease& l, std::size_t key_cap,
+                                                               std::size_t model_cap) {
+    std::promise<std::pair<std::error_code, SessionLeases::Outcome>> p;
+    auto f = p.get_future();
+    leases_->acquire(l, key_cap, model_cap, [&p](std::error_code ec, SessionLeases::Outcome o) { p.set_value({ec, o}); });
+    EXPECT_EQ(f.wait_for(10s), std::future_status::ready);
+    return f.get();
+  }
+  SessionLeases::Outcome outcome(const SessionLeases::Lease& l, std::size_t key_cap, std::size_t model_cap) {
+    const auto [ec, o] = acquire(l, key_cap, model_cap);
+    EXPECT_FALSE(ec) << ec.message();
+    return o;
+  }
+  std::vector<bool> renew(const std::vector<SessionLeases::Lease>& live) {
+    std::promise<std::vector<bool>> p;
+    auto f = p.get_future();
+    leases_->renew(live, [&p](std::error_code ec, std::vector<bool> held) {
+      EXPECT_FALSE(ec) << ec.message();
+      p.set_value(std::move(held));
+    });
+    EXPECT_EQ(f.wait_for(10s), std::future_status::ready);
+    return f.get();
+  }
+  // release() does not wait; a later command on the same connection is answered after it.
+  void settle() { (void)store_->state_version(); }
+  std::string tag() const { return "{" + dir_.filename().string() + "}:"; }
+
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+  SessionLeases* leases_ = nullptr;
+};
+
+using Outcome = SessionLeases::Outcome;
+
+TEST_F(RedisLeases, CapsPerKeyAndPerModel) {
+  EXPECT_EQ(outcome({"s1", "key_a", "m"}, 2, 0), Outcome::granted);
+  EXPECT_EQ(outcome({"s2", "key_a", "n"}, 2, 0), Outcome::granted);
+  EXPECT_EQ(outcome({"s3", "key_a", "m"}, 2, 0), Outcome::key_cap);
+  EXPECT_EQ(outcome({"s3", "key_b", "m"}, 2, 1), Outcome::model_cap) << "model m holds s1 already";
+  EXPECT_EQ(outcome({"s3", "key_b", "o"}, 2, 1), Outcome::granted);
+  // The same session asking again (a retry) is counted once.
+  EXPECT_EQ(outcome({"s1", "key_a", "m"}, 2, 0), Outcome::granted);
+  // No cap: always granted (a live session taking its place back).
+  EXPECT_EQ(outcome({"s9", "key_a", "m"}, 0, 0), Outcome::granted);
+}
+
+TEST_F(RedisLeases, ReleaseFreesAPlaceAtOnce) {
+  EXPECT_EQ(outcome({"s1", "key_a", "m"}, 1, 0), Outcome::granted);
+  EXPECT_EQ(outcome({"s2", "key_a", "m"}, 1, 0), Outcome::key_cap);
+  leases_->release({"s1", "key_a", "m"});
+  settle();
+  EXPECT_EQ(outcome({"s2", "key_a", "m"}, 1, 0), Outcome::granted);
+}
+
+TEST_F(RedisLeases, AnUnrenewedLeaseRunsOutAndRenewalSaysSo) {
+  EXPECT_EQ(outcome({"s1", "key_a", "m"}, 1, 1), Outcome::granted);
+  std::this_thread::sleep_for(600ms);  // past the 400 ms lease
+  EXPECT_EQ(renew({{"s1", "key_a", "m"}}), std::vector<bool>{false}) << "a lease that ran out is not renewed";
+  EXPECT_EQ(outcome({"s2", "key_a", "m"}, 1, 1), Outcome::granted) << "its place came free";
+}
+
+TEST_F(RedisLeases, RenewedLeasesLiveOn) {
+  EXPECT_EQ(outcome({"s1", "key_a", "m"}, 1, 0), Outcome::granted);
+  for (int i = 0; i < 8; ++i) {  // 1.2 s, three times the lease
+    std::this_thread::sleep_for(150ms);
+    EXPECT_EQ(renew({{"s1", "key_a", "m"}}), std::vector<bool>{true});
+  }
+  EXPECT_EQ(outcome({"s2", "key_a", "m"}, 1, 0), Outcome::key_cap);
+}
+
+TEST_F(RedisLeases, LeaseSetsExpireWithTheirLastLease) {
+  EXPECT_EQ(outcome({"s1", "key_a", "m"}, 0, 0), Outcome::granted);
+  const int port = shared_redis().port();
+  for (const auto& key : {tag() + "sessions:key:key_a", tag() + "sessions:model:m"}) {
+    const long pttl = std::stol(redis_cli(port, {"PTTL", key}));
+    EXPECT_GT(pttl, 0) << key << " has no TTL: it would outlive its sessions";
+    EXPECT_LE(pttl, 400) << key;
+  }
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(redis_cli(port, {"EXISTS", tag() + "sessions:key:key_a"}), "0\n");
+}
+
+TEST_F(RedisOutage, LeasesFailClearlyWhileRedisIsDown) {
+  auto store = open();
+  redis_->kill();
+  std::promise<std::error_code> p;
+  auto f = p.get_future();
+  store->session_leases()->acquire({"s", "k", "m"}, 1, 1, [&p](std::error_code ec, SessionLeases::Outcome) { p.set_value(ec); });
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(f.get()) << "a lease was granted with Redis down";
+}
+
+// ---- the change push ----
+
+// A change made through one store instance (another node) is pushed to a watcher within a
+// moment, without waiting for a poll; the watcher is also told when its subscription starts.
+TEST(RedisWatch, ChangesArePushed) {
+  const fs::path dir = make_temp_dir("bouncer-redis-watch");
+  auto watcher = open_redis(options_for(dir));
+  auto other = open_redis(options_for(dir));
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  watcher->watch_changes([&] {
+    std::lock_guard lock(mu);
+    ++calls;
+    cv.notify_all();
+  });
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return calls >= 1; })) << "no call when the subscription started";
+  const int before = calls;
+  lock.unlock();
+  other->create_key(make_key(1));
+  lock.lock();
+  EXPECT_TRUE(cv.wait_for(lock, 2s, [&] { return calls > before; })) << "the change was not pushed";
+  lock.unlock();
+  watcher.reset();
+  other.reset();
   remove_temp_dir(dir);
 }
 

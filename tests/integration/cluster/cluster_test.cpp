@@ -1,0 +1,384 @@
+// Several `bouncer serve` nodes sharing one real redis-server (DESIGN §5): any node mints, any
+// node admits, a revocation on one holds on all within a second, caps on concurrent sessions
+// hold across nodes and are released when a node dies, and a Redis outage follows the
+// documented policy (docs/OPERATIONS.md, "Several nodes"). Everything runs on 127.0.0.1:
+// redis-server with appendonly yes + appendfsync always, the example model server as the
+// upstream, and each node with a data directory of its own (its own signing key).
+#include "servers.h"
+#include "store/store.h"
+#include "support/redis_server.h"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace door_test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+namespace store = bouncer::store;
+
+constexpr const char* kSecret = "cluster-test-upstream-secret-8e2d41";
+constexpr int kLeaseSeconds = 3;      // --session-lease-seconds: a dead node's places are free after this
+constexpr int kStalenessSeconds = 4;  // --store-staleness-seconds
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string stream_target(const std::string& credential, const std::string& model = "up") {
+  return "/v1/stream?model=" + model + "&api_key=" + url_encode(credential);
+}
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    redis_ = std::make_unique<test_support::RedisServer>(tmp_.path() / "redis");
+    upstream_ = std::make_unique<ModelServer>(tmp_.path(), kSecret);
+    const auto up = "ws://127.0.0.1:" + std::to_string(upstream_->port());
+    write_file(config(), "[models.up]\nupstream = \"" + up + "/cluster\"\nshared_secret = \"" + kSecret +
+                             "\"\n[models.limited]\nupstream = \"" + up + "/limited\"\nshared_secret = \"" + kSecret +
+                             "\"\nmax_sessions = 1\n");
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        if (nodes_[i]) std::cerr << "==== node " << i << " ====\n" << tail(nodes_[i]->logs()) << "\n";
+      }
+      std::cerr << "==== redis ====\n" << tail(redis_->logs()) << "\n";
+    }
+    nodes_.clear();
+  }
+
+  static std::string tail(const std::string& s, std::size_t n = 8000) {
+    return s.size() <= n ? s : "[…]\n" + s.substr(s.size() - n);
+  }
+
+  fs::path config() const { return tmp_.path() / "bouncer.toml"; }
+  fs::path data_dir(std::size_t i) const { return tmp_.path() / ("node-" + std::to_string(i)); }
+
+  // Starts node `i` (or restarts it on the same data dir) against the shared Redis.
+  Bouncer& start_node(std::size_t i, std::vector<std::string> extra = {}) {
+    if (nodes_.size() <= i) nodes_.resize(i + 1);
+    nodes_[i].reset();
+    // One public URL for all: it is every token's iss and aud, whichever node minted it.
+    std::vector<std::string> args{"--config", config().string(), "--store", redis_->url(), "--public-url",
+                                  "http://cluster.bouncer.test", "--session-lease-seconds",
+                                  std::to_string(kLeaseSeconds), "--store-staleness-seconds",
+                                  std::to_string(kStalenessSeconds)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    nodes_[i] = std::make_unique<Bouncer>(data_dir(i), tmp_.path(), args);
+    return *nodes_[i];
+  }
+  Bouncer& node(std::size_t i) { return *nodes_.at(i); }
+
+  // Node 0 on an empty Redis prints the cluster's first key; the others find it there.
+  void start_nodes(std::size_t count, std::vector<std::string> extra = {}) {
+    start_node(0, extra);
+    const auto k = node(0).default_key();
+    ASSERT_TRUE(k) << "no default key printed by the first node\n" << node(0).logs();
+    key_ = *k;
+    for (std::size_t i = 1; i < count; ++i) start_node(i, extra);
+  }
+
+  static std::string jwks(const Bouncer& b) {
+    return http_request(b.port(), beast::http::verb::get, "/.well-known/jwks.json").body;
+  }
+
+  static HttpResponse readyz(const Bouncer& b) { return http_request(b.port(), beast::http::verb::get, "/readyz"); }
+
+  // A session that is admitted echoes; a refused one answers with its refusal frame first.
+  static std::string first_reply(const Bouncer& b, const std::string& target) {
+    WsClient ws(5s);
+    if (const auto ec = ws.connect(b.port(), target)) return "handshake failed: " + ec.message();
+    (void)ws.write("probe");
+    const auto m = ws.read();
+    return m.ec ? "read failed: " + m.ec.message() : m.data;
+  }
+
+  static void expect_admitted(const Bouncer& b, const std::string& target) {
+    EXPECT_EQ(first_reply(b, target), "probe") << "on port " << b.port();
+  }
+
+  // Opens a session and keeps it open (its first echo proves it is relaying).
+  std::unique_ptr<WsClient> hold_session(const Bouncer& b, const std::string& target) {
+    auto ws = std::make_unique<WsClient>(10s);
+    if (const auto ec = ws->connect(b.port(), target)) throw std::runtime_error("handshake failed: " + ec.message());
+    if (ws->write("hold")) throw std::runtime_error("write failed");
+    const auto m = ws->read();
+    if (m.ec || m.data != "hold") throw std::runtime_error("session not admitted: " + m.data + m.ec.message());
+    return ws;
+  }
+
+  // Seconds until `target` on `b` first answers with `wanted`, probing every 10 ms.
+  static double seconds_until(const Bouncer& b, const std::string& target, const std::string& wanted,
+                              Clock::time_point t0, std::chrono::milliseconds limit) {
+    for (;;) {
+      const auto reply = first_reply(b, target);
+      if (reply == wanted) return seconds_since(t0);
+      if (Clock::now() - t0 > limit) {
+        ADD_FAILURE() << "after " << seconds_since(t0) << " s the reply on port " << b.port() << " is still " << reply;
+        return seconds_since(t0);
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<test_support::RedisServer> redis_;
+  std::unique_ptr<ModelServer> upstream_;
+  std::vector<std::unique_ptr<Bouncer>> nodes_;
+  ApiKey key_;
+};
+
+std::string refusal(const std::string& message) { return R"({"type":"error","error":")" + message + "\"}"; }
+
+// Any node mints, any node admits; every node publishes every node's public key (each signs
+// with its own); a revocation on one node is refused by the others within a second.
+TEST_F(Cluster, AnyNodeMintsAnyNodeAdmitsAndRevocationsHoldEverywhere) {
+  start_nodes(3);
+  // Each node has a signing key of its own, and every JWKS lists all three, identically.
+  const auto deadline = Clock::now() + 5s;
+  while (!(jwks(node(0)) == jwks(node(1)) && jwks(node(1)) == jwks(node(2))) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto keys = json::parse(jwks(node(0))).at("keys").as_array();
+  EXPECT_EQ(keys.size(), 3u) << jwks(node(0));
+  EXPECT_EQ(jwks(node(0)), jwks(node(1)));
+  EXPECT_EQ(jwks(node(1)), jwks(node(2)));
+
+  // A token minted on any node opens sessions on every node.
+  std::vector<Minted> minted;
+  for (std::size_t i = 0; i < 3; ++i) minted.push_back(mint(node(i), key_.secret, R"({"expiresIn":120})"));
+  std::set<std::string> kids;
+  for (const auto& m : minted) kids.insert(m.jwt.substr(0, m.jwt.find('.')));  // the header holds the kid
+  EXPECT_EQ(kids.size(), 3u) << "each node signs with its own key";
+  for (const auto& m : minted) {
+    for (std::size_t i = 0; i < 3; ++i) expect_admitted(node(i), stream_target(m.api_key));
+  }
+
+  // Revoked on node 2 (through its API): nodes 0 and 1 refuse its tokens within a second.
+  const auto t0 = Clock::now();
+  const auto revoked = node(2).post("/v1/keys/self/revoke", key_.secret, "{}");
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  const double on_0 = seconds_until(node(0), stream_target(minted[0].api_key), refusal("Token revoked"), t0, 3s);
+  const double on_1 = seconds_until(node(1), stream_target(minted[1].api_key), refusal("Token revoked"), t0, 3s);
+  std::cout << "revocation on node 2 refused on node 0 after " << on_0 * 1000 << " ms, on node 1 after "
+            << on_1 * 1000 << " ms (from the API call's start)\n";
+  RecordProperty("revocation_ms_node0", static_cast<int>(on_0 * 1000));
+  RecordProperty("revocation_ms_node1", static_cast<int>(on_1 * 1000));
+  EXPECT_LT(on_0, 1.0);
+  EXPECT_LT(on_1, 1.0);
+  // And no node mints for it any more.
+  EXPECT_EQ(node(0).post("/v1/client/tokens", key_.secret, "{}").status, 403);
+}
+
+// `bouncer keys revoke --store redis://…` from any machine reaches every running node.
+TEST_F(Cluster, RevocationByTheCliReachesEveryNode) {
+  start_nodes(2);
+  const auto m = mint(node(0), key_.secret);
+  expect_admitted(node(1), stream_target(m.api_key));
+  const auto t0 = Clock::now();
+  const auto r = bouncer_cli(tmp_.path() / "cli-data", tmp_.path(), {"keys", "revoke", key_.id, "--store", redis_->url()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_LT(seconds_until(node(i), stream_target(m.api_key), refusal("Token revoked"), t0, 3s), 1.0);
+  }
+}
+
+// A push can be lost (say, with a dropped subscriber connection): the version check catches
+// it. Here the change is made straight in Redis with no PUBLISH at all, so only polling the
+// version can bring it to the nodes.
+TEST_F(Cluster, AChangeWhosePushWasLostStillReachesEveryNode) {
+  start_nodes(2);
+  const auto m = mint(node(0), key_.secret);
+  expect_admitted(node(1), stream_target(m.api_key));
+  const auto redis_cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{"/usr/bin/redis-cli", "-h", "127.0.0.1", "-p", std::to_string(redis_->port())};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = test_support::run_program(argv, tmp_.path());
+    if (r.status != 0) throw std::runtime_error("redis-cli failed: " + r.err);
+  };
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  const auto t0 = Clock::now();
+  redis_cli({"HSET", "{bouncer}:key:" + key_.id, "revoked_at", std::to_string(now.count())});
+  redis_cli({"INCR", "{bouncer}:version"});
+  for (std::size_t i = 0; i < 2; ++i) {
+    const double s = seconds_until(node(i), stream_target(m.api_key), refusal("Token revoked"), t0, 3s);
+    std::cout << "node " << i << " saw an unpublished revocation after " << s * 1000 << " ms\n";
+    EXPECT_LT(s, 1.0);
+  }
+}
+
+// Caps on concurrent sessions count every node's sessions; a node killed with its sessions
+// open frees their places within one lease, not never.
+TEST_F(Cluster, SessionCapsHoldAcrossNodesAndADeadNodesPlacesComeFree) {
+  start_nodes(2, {"--max-sessions-per-key", "2"});
+  const auto m = mint(node(0), key_.secret, R"({"expiresIn":300})");
+  // Per model: `limited` takes one session, wherever it is (the key holds one: under its cap).
+  auto only = hold_session(node(1), stream_target(m.api_key, "limited"));
+  EXPECT_EQ(first_reply(node(0), stream_target(m.api_key, "limited")), refusal("Concurrent session limit reached"));
+  // A session that ends frees its place at once.
+  only->close();
+  only.reset();
+  const auto freed = Clock::now();
+  const double model_free = seconds_until(node(0), stream_target(m.api_key, "limited"), "probe", freed, 3s);
+  EXPECT_LT(model_free, 1.0) << "a closed session's place is released at once, not when its lease runs out";
+
+  // Per key: node 1 holds no session of this key itself, yet the cap is reached: it is the cluster's.
+  auto first = hold_session(node(0), stream_target(m.api_key));
+  auto second = hold_session(node(0), stream_target(m.api_key));
+  EXPECT_EQ(first_reply(node(1), stream_target(m.api_key)), refusal("Concurrent session limit reached"));
+
+  // kill -9 the node holding both: nothing releases them but the lease running out.
+  node(0).process().signal(SIGKILL);
+  (void)node(0).process().wait(5s);
+  const auto killed = Clock::now();
+  EXPECT_EQ(first_reply(node(1), stream_target(m.api_key)), refusal("Concurrent session limit reached"))
+      << "the dead node's leases still hold right after it died";
+  const double free_after = seconds_until(node(1), stream_target(m.api_key), "probe", killed, 10s);
+  std::cout << "a killed node's sessions were released after " << free_after << " s (lease " << kLeaseSeconds << " s)\n";
+  RecordProperty("dead_node_release_ms", static_cast<int>(free_after * 1000));
+  EXPECT_LE(free_after, kLeaseSeconds + 1.0);
+}
+
+// A live session keeps its place for as long as it lives (its node renews the lease), far
+// past one lease's lifetime.
+TEST_F(Cluster, LiveSessionsKeepTheirPlaceAcrossRenewals) {
+  start_nodes(2, {"--max-sessions-per-key", "1"});
+  const auto m = mint(node(0), key_.secret, R"({"expiresIn":300})");
+  auto held = hold_session(node(0), stream_target(m.api_key));
+  std::this_thread::sleep_for(std::chrono::seconds(kLeaseSeconds * 2 + 1));
+  EXPECT_EQ(first_reply(node(1), stream_target(m.api_key)), refusal("Concurrent session limit reached"));
+  ASSERT_FALSE(held->write("still here"));
+  EXPECT_EQ(held->read().data, "still here");
+}
+
+// Redis killed under load (DESIGN §5's outage policy): no acknowledged mint is lost, minting
+// answers 503 meanwhile and recovers by itself, admissions go on from memory within the
+// staleness window and fail closed after it, and /readyz says which of these holds.
+TEST_F(Cluster, RedisOutageLosesNoAcknowledgedMintAndFollowsThePolicy) {
+  start_nodes(2);
+  const auto before = mint(node(0), key_.secret, R"({"expiresIn":600})");
+  EXPECT_EQ(readyz(node(1)).status, 200);
+
+  // Mint on both nodes from 4 threads until told to stop (bounded: 60 s, 200 000 mints).
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  std::atomic<int> refused_503{0}, other{0};
+  std::vector<std::thread> load;
+  const auto load_deadline = Clock::now() + 60s;
+  for (int t = 0; t < 4; ++t) {
+    load.emplace_back([&, t] {
+      const auto& target = node(t % 2);
+      for (int n = 0; n < 50'000 && !stop && Clock::now() < load_deadline; ++n) {
+        const auto r = target.post("/v1/client/tokens", key_.secret, "{}");
+        if (r.status == 200) {
+          const auto jwt = std::string(json::parse(r.body).at("token").as_string());
+          std::lock_guard lock(mu);
+          acknowledged.push_back(std::string(jwt_claims(jwt).at("jti").as_string()));
+        } else if (r.status == 503) {
+          ++refused_503;
+          std::this_thread::sleep_for(5ms);
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(1s);
+  redis_->kill();
+  const auto down = Clock::now();
+
+  // Within the staleness window: admission goes on from memory; minting refuses; degraded.
+  std::this_thread::sleep_for(500ms);
+  expect_admitted(node(1), stream_target(before.api_key));
+  const auto minted_during = node(1).post("/v1/client/tokens", key_.secret, "{}");
+  EXPECT_EQ(minted_during.status, 503) << minted_during.body;
+  EXPECT_NE(minted_during.body.find("store_unavailable"), std::string::npos) << minted_during.body;
+  const auto degraded = readyz(node(1));
+  EXPECT_EQ(degraded.status, 200) << degraded.body;
+  EXPECT_NE(degraded.body.find(R"("status":"degraded")"), std::string::npos) << degraded.body;
+
+  // Past the window: fail closed.
+  std::this_thread::sleep_until(down + std::chrono::seconds(kStalenessSeconds) + 1500ms);
+  EXPECT_EQ(first_reply(node(1), stream_target(before.api_key)), refusal("Service unavailable, try again later"));
+  const auto closed = readyz(node(1));
+  EXPECT_EQ(closed.status, 503) << closed.body;
+  EXPECT_NE(closed.body.find(R"("status":"unavailable")"), std::string::npos) << closed.body;
+
+  // Redis comes back with its append-only file: both nodes recover by themselves.
+  redis_->restart();
+  const auto back = Clock::now();
+  for (std::size_t i = 0; i < 2; ++i) {
+    const double admits = seconds_until(node(i), stream_target(before.api_key), "probe", back, 15s);
+    std::cout << "node " << i << " admits again " << admits << " s after Redis restarted\n";
+  }
+  const auto mint_deadline = Clock::now() + 15s;
+  int status = 0;
+  while ((status = node(0).post("/v1/client/tokens", key_.secret, "{}").status) != 200 && Clock::now() < mint_deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 200) << "minting did not recover within 15 s of Redis's return";
+  EXPECT_EQ(readyz(node(0)).status, 200);
+
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  for (auto& t : load) t.join();
+  EXPECT_GT(refused_503.load(), 0) << "the load never met the outage";
+  EXPECT_EQ(other.load(), 0);
+
+  // Every mint that was answered 200 has its record in Redis.
+  store::RedisOptions o;
+  o.url = redis_->url();
+  const auto store = store::open_redis(o);
+  std::size_t missing = 0;
+  for (const auto& jti : acknowledged) {
+    if (!store->find_token(jti)) ++missing;
+  }
+  std::cout << acknowledged.size() << " mints acknowledged, " << refused_503.load() << " answered 503, " << missing
+            << " records missing\n";
+  EXPECT_GT(acknowledged.size(), 100u);
+  EXPECT_EQ(missing, 0u);
+}
+
+// A node restarted with an empty memory (same data directory) rejoins: it admits tokens every
+// node minted before, and its own keep verifying elsewhere. A brand-new node joins too, and
+// every node then publishes its key.
+TEST_F(Cluster, RestartedAndNewNodesJoinAndAdmit) {
+  start_nodes(2);
+  const auto from_0 = mint(node(0), key_.secret, R"({"expiresIn":300})");
+  const auto from_1 = mint(node(1), key_.secret, R"({"expiresIn":300})");
+  node(1).process().signal(SIGKILL);
+  (void)node(1).process().wait(5s);
+  start_node(1);
+  expect_admitted(node(1), stream_target(from_0.api_key));
+  expect_admitted(node(0), stream_target(from_1.api_key));
+  expect_admitted(node(1), stream_target(from_1.api_key));
+  const auto again = mint(node(1), key_.secret);
+  EXPECT_EQ(again.jwt.substr(0, again.jwt.find('.')), from_1.jwt.substr(0, from_1.jwt.find('.')))
+      << "the restarted node signs with its own key from its data directory";
+
+  start_node(2);  // an empty data directory: a new signing key, published to all
+  const auto from_2 = mint(node(2), key_.secret);
+  expect_admitted(node(0), stream_target(from_2.api_key));
+  expect_admitted(node(2), stream_target(from_0.api_key));
+  const auto deadline = Clock::now() + 5s;
+  while (jwks(node(0)) != jwks(node(2)) && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(json::parse(jwks(node(0))).at("keys").as_array().size(), 3u);
+  EXPECT_EQ(jwks(node(0)), jwks(node(2)));
+}
+
+}  // namespace
+}  // namespace door_test
