@@ -4,6 +4,7 @@
 #include "admin/data_dir.h"
 #include "admin/signing_keys.h"
 #include "cli/config.h"
+#include "json/write.h"
 #include "log/log.h"
 #include "server/responses.h"
 #include "server/server.h"
@@ -125,11 +126,11 @@ int keys_list(const Config& config, bool as_json) {
       const auto& k = keys[i];
       if (i) out += ',';
       out += "{\"id\":";
-      server::append_json_string(out, k.id);
+      json::append_string(out, k.id);
       out += ",\"name\":";
-      server::append_json_string(out, k.name);
+      json::append_string(out, k.name);
       out += ",\"prefix\":";
-      server::append_json_string(out, k.prefix);
+      json::append_string(out, k.prefix);
       out += ",\"createdAt\":\"" + server::rfc3339(k.created_at) + "\"";
       out += ",\"lastUsedAt\":" + (k.last_used_at ? "\"" + server::rfc3339(*k.last_used_at) + "\"" : std::string("null"));
       out += ",\"revokedAt\":" + (k.revoked_at ? "\"" + server::rfc3339(*k.revoked_at) + "\"" : std::string("null"));

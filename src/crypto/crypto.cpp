@@ -4,6 +4,9 @@
 
 #include <sodium.h>
 
+#include <array>
+#include <cstring>
+
 #include <stdexcept>
 #include <vector>
 
@@ -77,12 +80,28 @@ bool verify(const PublicKey& key, std::string_view message, std::span<const std:
 void random_bytes(std::span<std::uint8_t> out) {
   if (out.empty()) return;
   ensure_init();
-  randombytes_buf(out.data(), out.size());
+  // Ids and nonces are drawn on every mint and session: take them from a per-thread pool
+  // refilled from the OS a kilobyte at a time, not one getrandom() system call each. The
+  // bytes are the OS's all the same; each is handed out once and wiped as it leaves. (The
+  // process never forks without exec, so no two processes share a pool.)
+  constexpr std::size_t kPool = 1024;
+  constexpr std::size_t kFromPoolAtMost = 64;
+  if (out.size() > kFromPoolAtMost) return randombytes_buf(out.data(), out.size());
+  thread_local std::array<std::uint8_t, kPool> pool{};
+  thread_local std::size_t left = 0;
+  if (left < out.size()) {
+    randombytes_buf(pool.data(), pool.size());
+    left = pool.size();
+  }
+  std::uint8_t* from = pool.data() + (pool.size() - left);
+  std::memcpy(out.data(), from, out.size());
+  sodium_memzero(from, out.size());
+  left -= out.size();
 }
 
 std::string random_base64url(std::size_t bytes) {
   ensure_init();
-  std::vector<std::uint8_t> raw(bytes);
+  std::vector<std::uint8_t> raw(bytes);  // NOLINT: ids are short; a vector keeps any size right
   random_bytes(raw);
   constexpr int variant = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
   const std::size_t encoded_len = sodium_base64_ENCODED_LEN(bytes, variant);  // includes NUL

@@ -1,5 +1,7 @@
 #include "log/log.h"
 
+#include "json/write.h"
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -39,28 +41,6 @@ std::string_view level_name(Level level) {
   return "info";
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          std::array<char, 8> buf{};
-          std::snprintf(buf.data(), buf.size(), "\\u%04x", c);
-          out += buf.data();
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 // Text values are quoted only when they would otherwise be ambiguous.
 void append_text_value(std::string& out, std::string_view s) {
   bool plain = !s.empty();
@@ -70,7 +50,7 @@ void append_text_value(std::string& out, std::string_view s) {
   if (plain) {
     out += s;
   } else {
-    append_json_string(out, s);
+    json::append_string(out, s);
   }
 }
 
@@ -79,7 +59,7 @@ void append_value(std::string& out, Format format, const Field::Value& value) {
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::string_view>) {
-          format == Format::json ? append_json_string(out, v) : append_text_value(out, v);
+          format == Format::json ? json::append_string(out, v) : append_text_value(out, v);
         } else if constexpr (std::is_same_v<T, bool>) {
           out += v ? "true" : "false";
         } else {
@@ -136,14 +116,14 @@ std::string format_line(Format format, Level level, std::string_view timestamp, 
   line.reserve(128);
   if (format == Format::json) {
     line += "{\"ts\":";
-    append_json_string(line, timestamp);
+    json::append_string(line, timestamp);
     line += ",\"level\":";
-    append_json_string(line, level_name(level));
+    json::append_string(line, level_name(level));
     line += ",\"event\":";
-    append_json_string(line, name);
+    json::append_string(line, name);
     for (const auto& f : fields) {
       line.push_back(',');
-      append_json_string(line, f.key);
+      json::append_string(line, f.key);
       line.push_back(':');
       append_value(line, format, f.value);
     }

@@ -2,6 +2,7 @@
 
 #include "admin/api_keys.h"
 #include "json/strict.h"
+#include "json/write.h"
 #include "log/log.h"
 #include "server/query.h"
 #include "token/jwt.h"
@@ -99,7 +100,7 @@ void append_string_array(std::string& out, const std::vector<std::string>& items
   out += '[';
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (i) out += ',';
-    append_json_string(out, items[i]);
+    json::append_string(out, items[i]);
   }
   out += ']';
 }
@@ -158,7 +159,7 @@ std::string websocket_base(const std::string& public_url) {
 std::string url_answer(const std::string& public_url, const std::string& model, const std::string& jwt,
                        std::int64_t expires_at) {
   std::string out = "{\"kind\":\"url\",\"url\":";
-  append_json_string(out, websocket_base(public_url) + "/v1/stream?model=" + percent_encode(model) + "&token=" + jwt);
+  json::append_string(out, websocket_base(public_url) + "/v1/stream?model=" + percent_encode(model) + "&token=" + jwt);
   out += ",\"expiresAt\":\"" + rfc3339(expires_at) + "\"}";
   return out;
 }

@@ -1,7 +1,7 @@
 #include "server/responses.h"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
+#include "json/write.h"
+
 
 #include <array>
 #include <ctime>
@@ -18,22 +18,18 @@ Response json_response(http::status status, std::string body, unsigned version, 
   return res;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  out += boost::json::serialize(boost::json::string_view(s.data(), s.size()));
-}
-
 Response error_response(const policy::ApiError& error, unsigned version, bool keep_alive) {
   std::string body = "{\"error\":{\"type\":";
-  append_json_string(body, error.type);
+  json::append_string(body, error.type);
   body += ",\"code\":";
-  append_json_string(body, error.code);
+  json::append_string(body, error.code);
   body += ",\"message\":";
-  append_json_string(body, error.message);
+  json::append_string(body, error.message);
   body += ",\"param\":";
   if (error.param.empty()) {
     body += "null";
   } else {
-    append_json_string(body, error.param);
+    json::append_string(body, error.param);
   }
   body += "}}";
   return json_response(static_cast<http::status>(error.http_status), std::move(body), version, keep_alive);

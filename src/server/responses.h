@@ -20,9 +20,6 @@ Response json_response(http::status status, std::string body, unsigned version, 
 // {"error":{"type":…,"code":…,"message":…,"param":…}} with the error's status.
 Response error_response(const policy::ApiError& error, unsigned version, bool keep_alive);
 
-// Appends `s` as a JSON string literal (quotes included).
-void append_json_string(std::string& out, std::string_view s);
-
 // Unix seconds → "2026-11-23T15:40:00Z".
 std::string rfc3339(std::int64_t unix_seconds);
 

@@ -37,34 +37,43 @@ static_assert(from_char('A') == 0 && from_char('_') == 63 && from_char('-') == 6
 
 }  // namespace
 
+void base64url_append(std::string& out, std::span<const std::uint8_t> data) {
+  // Sized once and written through a pointer: the hot path of signing a token.
+  const std::size_t full = data.size() / 3;
+  const std::size_t rest = data.size() % 3;
+  const std::size_t at = out.size();
+  out.resize(at + full * 4 + (rest ? rest + 1 : 0));
+  char* p = out.data() + at;
+  const std::uint8_t* in = data.data();
+  for (std::size_t i = 0; i < full; ++i, in += 3) {
+    const unsigned v = (unsigned{in[0]} << 16) | (unsigned{in[1]} << 8) | in[2];
+    *p++ = to_char((v >> 18) & 63);
+    *p++ = to_char((v >> 12) & 63);
+    *p++ = to_char((v >> 6) & 63);
+    *p++ = to_char(v & 63);
+  }
+  if (rest) {
+    const unsigned v = (unsigned{in[0]} << 16) | (rest == 2 ? unsigned{in[1]} << 8 : 0U);
+    *p++ = to_char((v >> 18) & 63);
+    *p++ = to_char((v >> 12) & 63);
+    if (rest == 2) *p++ = to_char((v >> 6) & 63);
+  }
+}
+
+void base64url_append(std::string& out, std::string_view data) {
+  base64url_append(out, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
+}
+
 std::string base64url_encode(std::span<const std::uint8_t> data) {
   std::string out;
-  out.reserve((data.size() / 3) * 4 + 3);
-  std::size_t i = 0;
-  for (; i + 3 <= data.size(); i += 3) {
-    const unsigned v = (unsigned{data[i]} << 16) | (unsigned{data[i + 1]} << 8) | data[i + 2];
-    out.push_back(to_char((v >> 18) & 63));
-    out.push_back(to_char((v >> 12) & 63));
-    out.push_back(to_char((v >> 6) & 63));
-    out.push_back(to_char(v & 63));
-  }
-  const std::size_t rest = data.size() - i;
-  if (rest == 1) {
-    const unsigned v = unsigned{data[i]} << 16;
-    out.push_back(to_char((v >> 18) & 63));
-    out.push_back(to_char((v >> 12) & 63));
-  } else if (rest == 2) {
-    const unsigned v = (unsigned{data[i]} << 16) | (unsigned{data[i + 1]} << 8);
-    out.push_back(to_char((v >> 18) & 63));
-    out.push_back(to_char((v >> 12) & 63));
-    out.push_back(to_char((v >> 6) & 63));
-  }
+  base64url_append(out, data);
   return out;
 }
 
 std::string base64url_encode(std::string_view data) {
-  return base64url_encode(
-      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()));
+  std::string out;
+  base64url_append(out, data);
+  return out;
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {

@@ -16,6 +16,7 @@
 #include "token/jwt.h"
 
 #include "json/strict.h"
+#include "json/write.h"
 #include "token/base64url.h"
 
 #include <boost/json/array.hpp>
@@ -374,34 +375,54 @@ std::string sign(const Claims& claims, std::string_view kid, const crypto::Secre
     throw std::invalid_argument("token::sign: " + problem);
   }
 
-  bj::object header;
-  header["alg"] = "EdDSA";
-  header["typ"] = "JWT";
-  header["kid"] = kid;
+  // Written as text, not through a JSON DOM: minting is a hot path and the shape is fixed.
+  std::string header = R"({"alg":"EdDSA","typ":"JWT","kid":)";
+  json::append_string(header, kid);
+  header += '}';
 
-  bj::object payload;
-  payload["iss"] = claims.iss;
-  payload["aud"] = claims.aud;
-  payload["sub"] = claims.sub;
-  payload["jti"] = claims.jti;
-  payload["iat"] = claims.iat;
-  payload["exp"] = claims.exp;
-  const auto to_array = [](const std::vector<std::string>& list) {
-    bj::array a;
-    a.reserve(list.size());
-    for (const std::string& s : list) a.emplace_back(s);
-    return a;
+  std::string payload;
+  payload.reserve(256);
+  const auto add_string = [&payload](std::string_view name, std::string_view value) {
+    payload += payload.empty() ? '{' : ',';
+    json::append_string(payload, name);
+    payload += ':';
+    json::append_string(payload, value);
   };
-  if (claims.models) payload["models"] = to_array(*claims.models);
-  if (claims.origins) payload["origins"] = to_array(*claims.origins);
-  if (claims.max_session_duration) payload["max_session_duration"] = *claims.max_session_duration;
+  const auto add_integer = [&payload](std::string_view name, std::int64_t value) {
+    payload += ',';
+    json::append_string(payload, name);
+    payload += ':';
+    payload += std::to_string(value);
+  };
+  const auto add_list = [&payload](std::string_view name, const std::vector<std::string>& list) {
+    payload += ',';
+    json::append_string(payload, name);
+    payload += ":[";
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (i) payload += ',';
+      json::append_string(payload, list[i]);
+    }
+    payload += ']';
+  };
+  add_string("iss", claims.iss);
+  add_string("aud", claims.aud);
+  add_string("sub", claims.sub);
+  add_string("jti", claims.jti);
+  add_integer("iat", claims.iat);
+  add_integer("exp", claims.exp);
+  if (claims.models) add_list("models", *claims.models);
+  if (claims.origins) add_list("origins", *claims.origins);
+  if (claims.max_session_duration) add_integer("max_session_duration", *claims.max_session_duration);
+  payload += '}';
 
-  std::string token = base64url_encode(bj::serialize(header));
+  std::string token;
+  token.reserve((header.size() + payload.size() + crypto::kSignatureBytes) * 4 / 3 + 8);
+  base64url_append(token, header);
   token += '.';
-  token += base64url_encode(bj::serialize(payload));
+  base64url_append(token, payload);
   const crypto::Signature signature = key.sign(token);
   token += '.';
-  token += base64url_encode(signature);
+  base64url_append(token, signature);
   return token;
 }
 
