@@ -26,7 +26,7 @@ Server::Server(Options options, store::Store& store)
       store_(store),
       cache_(store_, options_.data_dir, options_.state_poll_interval),
       router_(options_, cache_, store_, registry_),
-      door_{options_, cache_, store_, registry_, gauges_, {}} {
+      door_{options_, cache_, store_, registry_, gauges_, token_cache_, {}} {
   cache_.on_end_sessions([this](const std::string& key_id) {
     const auto ended = registry_.end_sessions_of_key(key_id, 1008, "Token revoked",
                                                      policy::error_frame(policy::Refusal::token_revoked));

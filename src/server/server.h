@@ -60,6 +60,7 @@ class Server {
   Gauges gauges_;
   SessionRegistry registry_;
   std::unique_ptr<LeaseKeeper> lease_keeper_;  // with a shared store only
+  TokenCache token_cache_;
   DoorContext door_;
   std::unique_ptr<models::BuiltinModels> builtin_models_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -129,16 +129,9 @@ Refusal StreamSession::authenticate(std::string_view credential, const State& st
     }
     case admin::CredentialKind::client_token: break;
   }
-  token::VerifyOptions verify_options{door_.options.public_url, door_.options.public_url};
-  const auto verified = token::verify(
-      admin::jwt_of(credential), [&](std::string_view kid) { return state.find_public_key(kid); }, verify_options);
-  if (verified.status != token::Status::ok) {
-    // The reason stays in our log; the client learns only "Invalid API key".
-    log::debug("token_refused", {{"session_id", session_id_}, {"status", token::to_string(verified.status)},
-                                 {"detail", verified.detail}});
-    return Refusal::invalid_api_key;
-  }
-  const auto& claims = verified.claims;
+  const auto verified = verify_token(admin::jwt_of(credential), state);
+  if (!verified) return Refusal::invalid_api_key;
+  const auto& claims = *verified;
   const auto* parent = state.find_key(claims.sub);
   if (!parent) return Refusal::invalid_api_key;
   if (parent->revoked_at) return Refusal::token_revoked;
@@ -153,6 +146,26 @@ Refusal StreamSession::authenticate(std::string_view credential, const State& st
   grant_.origins = claims.origins;
   grant_.max_session_duration = claims.max_session_duration;
   return Refusal::none;
+}
+
+// The token's signature and claims, from the cache when this exact token was verified
+// before; nullopt when it does not verify.
+std::optional<token::Claims> StreamSession::verify_token(std::string_view jwt, const State& state) {
+  const auto key = TokenCache::key_of(jwt);
+  if (auto hit = door_.token_cache.find(key, state)) {
+    if (!hit->valid) return std::nullopt;
+    return std::move(hit->claims);
+  }
+  token::VerifyOptions verify_options{door_.options.public_url, door_.options.public_url};
+  auto verified = token::verify(jwt, [&](std::string_view kid) { return state.find_public_key(kid); }, verify_options);
+  door_.token_cache.remember(key, state, verified);
+  if (verified.status != token::Status::ok) {
+    // The reason stays in our log; the client learns only "Invalid API key".
+    log::debug("token_refused", {{"session_id", session_id_}, {"status", token::to_string(verified.status)},
+                                 {"detail", verified.detail}});
+    return std::nullopt;
+  }
+  return std::move(verified.claims);
 }
 
 Refusal StreamSession::admit() {

@@ -13,6 +13,7 @@
 #include "server/responses.h"
 #include "server/sessions.h"
 #include "server/state.h"
+#include "server/token_cache.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -33,6 +34,7 @@ struct DoorContext {
   store::Store& store;
   SessionRegistry& registry;
   Gauges& gauges;
+  TokenCache& token_cache;
   std::map<std::string, std::shared_ptr<boost::asio::ssl::context>> tls_by_model;  // wss:// models
   // Set once the server has stopped its threads: sessions destroyed after that (with the I/O
   // contexts, possibly after the store) leave their leases to run out instead.
@@ -50,6 +52,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
  private:
   policy::Refusal admit();
   policy::Refusal authenticate(std::string_view credential, const State& state);
+  std::optional<token::Claims> verify_token(std::string_view jwt, const State& state);
   void refuse(policy::Refusal refusal);
   void take_cluster_place();
   void on_cluster_place(std::error_code ec, store::SessionLeases::Outcome outcome);
