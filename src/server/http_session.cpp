@@ -21,9 +21,9 @@ std::string_view path_of(std::string_view target) { return target.substr(0, targ
 
 }  // namespace
 
-HttpSession::HttpSession(net::ip::tcp::socket socket, const Options& options, Router& router, Gauges& gauges,
-                         DoorContext& door)
-    : stream_(std::move(socket)), options_(options), router_(router), gauges_(gauges), door_(door) {
+HttpSession::HttpSession(net::ip::tcp::socket socket, net::ip::tcp::endpoint peer, const Options& options,
+                         Router& router, Gauges& gauges, DoorContext& door)
+    : stream_(std::move(socket)), options_(options), router_(router), gauges_(gauges), door_(door), peer_(peer) {
   ++gauges_.connections;
 }
 
@@ -65,7 +65,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
 
   if (websocket::is_upgrade(parser_->get()) && path_of(parser_->get().target()) == "/v1/stream") {
     // From here on the connection belongs to the door; this HTTP session ends.
-    std::make_shared<StreamSession>(stream_.release_socket(), parser_->release(), door_)->run();
+    std::make_shared<StreamSession>(stream_.release_socket(), peer_, parser_->release(), door_)->run();
     return;
   }
 

@@ -20,8 +20,8 @@ namespace bouncer::server {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, const Options& options, Router& router, Gauges& gauges,
-              DoorContext& door);
+  HttpSession(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer, const Options& options,
+              Router& router, Gauges& gauges, DoorContext& door);
   ~HttpSession();
 
   void run();
@@ -42,6 +42,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Router& router_;
   Gauges& gauges_;
   DoorContext& door_;
+  boost::asio::ip::tcp::endpoint peer_;
 };
 
 }  // namespace bouncer::server

@@ -52,7 +52,8 @@ void Server::open_acceptor(Worker& worker, const tcp::endpoint& endpoint) {
 }
 
 void Server::do_accept(Worker& worker) {
-  worker.acceptor->async_accept(worker.ioc, [this, &worker](boost::system::error_code ec, tcp::socket socket) {
+  // The peer's address comes with the accept: no getpeername() per connection.
+  worker.acceptor->async_accept(worker.ioc, worker.peer, [this, &worker](boost::system::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (!ec) {
       if (gauges_.connections >= options_.max_connections) {
@@ -62,7 +63,7 @@ void Server::do_accept(Worker& worker) {
         // Answers and relayed frames are small and latency-bound: never wait for Nagle.
         boost::system::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<HttpSession>(std::move(socket), options_, router_, gauges_, door_)->run();
+        std::make_shared<HttpSession>(std::move(socket), worker.peer, options_, router_, gauges_, door_)->run();
       }
     } else {
       log::warn("accept_failed", {{"error", ec.message()}});

@@ -45,6 +45,7 @@ class Server {
   struct Worker {
     boost::asio::io_context ioc{1};
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    boost::asio::ip::tcp::endpoint peer;  // filled by each accept
     std::thread thread;
   };
 

@@ -85,11 +85,13 @@ std::string ascii_json(std::string_view json) {
   return out;
 }
 
-StreamSession::StreamSession(net::ip::tcp::socket socket, Request request, DoorContext& door)
-    : ws_(std::move(socket)), request_(std::move(request)), door_(door), deadline_(ws_.get_executor()) {
-  boost::system::error_code ec;
-  const auto remote = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
-  if (!ec) client_address_ = remote.address().to_string();
+StreamSession::StreamSession(net::ip::tcp::socket socket, const net::ip::tcp::endpoint& peer, Request request,
+                             DoorContext& door)
+    : ws_(std::move(socket)),
+      request_(std::move(request)),
+      door_(door),
+      client_address_(peer.address().to_string()),
+      deadline_(ws_.get_executor()) {
   session_id_ = "sess_" + crypto::random_base64url(12);
   ++door_.gauges.connections;  // a WebSocket is a connection too (--max-connections)
 }

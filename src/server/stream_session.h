@@ -43,7 +43,8 @@ struct DoorContext {
 
 class StreamSession : public LiveSession, public std::enable_shared_from_this<StreamSession> {
  public:
-  StreamSession(boost::asio::ip::tcp::socket socket, Request request, DoorContext& door);
+  StreamSession(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer, Request request,
+                DoorContext& door);
   ~StreamSession() override;
 
   void run();
