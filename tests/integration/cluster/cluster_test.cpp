@@ -97,6 +97,16 @@ class Cluster : public ::testing::Test {
 
   static HttpResponse readyz(const Bouncer& b) { return http_request(b.port(), beast::http::verb::get, "/readyz"); }
 
+  // The headers the upstream received, as the example model server tells them ("whoami").
+  static json::object upstream_headers(const Bouncer& b, const std::string& target) {
+    WsClient ws(5s);
+    if (const auto ec = ws.connect(b.port(), target)) throw std::runtime_error("handshake failed: " + ec.message());
+    if (ws.write(R"({"type":"whoami"})")) throw std::runtime_error("write failed");
+    const auto m = ws.read();
+    if (m.ec) throw std::runtime_error("no whoami answer: " + m.ec.message());
+    return json::parse(m.data).at("headers").as_object();
+  }
+
   // A session that is admitted echoes; a refused one answers with its refusal frame first.
   static std::string first_reply(const Bouncer& b, const std::string& target) {
     WsClient ws(5s);
@@ -269,8 +279,9 @@ TEST_F(Cluster, LiveSessionsKeepTheirPlaceAcrossRenewals) {
 // staleness window and fail closed after it, and /readyz says which of these holds.
 TEST_F(Cluster, RedisOutageLosesNoAcknowledgedMintAndFollowsThePolicy) {
   start_nodes(2);
-  const auto before = mint(node(0), key_.secret, R"({"expiresIn":600})");
+  const auto before = mint(node(0), key_.secret, R"({"expiresIn":600,"metadata":{"user":"u_42"}})");
   EXPECT_EQ(readyz(node(1)).status, 200);
+  EXPECT_EQ(upstream_headers(node(1), stream_target(before.api_key)).at("x-bouncer-metadata"), R"({"user":"u_42"})");
 
   // Mint on both nodes from 4 threads until told to stop (bounded: 60 s, 200 000 mints).
   std::atomic<bool> stop{false};
@@ -304,6 +315,10 @@ TEST_F(Cluster, RedisOutageLosesNoAcknowledgedMintAndFollowsThePolicy) {
   // Within the staleness window: admission goes on from memory; minting refuses; degraded.
   std::this_thread::sleep_for(500ms);
   expect_admitted(node(1), stream_target(before.api_key));
+  // The token's record cannot be read: the upstream is told so, in place of the metadata.
+  const auto headers = upstream_headers(node(1), stream_target(before.api_key));
+  EXPECT_EQ(headers.if_contains("x-bouncer-metadata"), nullptr);
+  EXPECT_EQ(headers.at("x-bouncer-metadata-status"), "unavailable");
   const auto minted_during = node(1).post("/v1/client/tokens", key_.secret, "{}");
   EXPECT_EQ(minted_during.status, 503) << minted_during.body;
   EXPECT_NE(minted_during.body.find("store_unavailable"), std::string::npos) << minted_during.body;
