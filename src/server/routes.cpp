@@ -46,8 +46,13 @@ Response Router::readiness(unsigned version, bool keep_alive) {
   body += reachable ? "reachable" : "unreachable";
   body += "\",\"minting\":" + std::string(reachable ? "true" : "false");
   body += ",\"admitting\":" + std::string(admitting ? "true" : "false");
-  body += ",\"stateAgeMs\":" + std::to_string(age.count());
-  body += ",\"stalenessWindowMs\":" + std::to_string(window.count()) + "}";
+  // Appended piece by piece: `literal + std::string&&` trips GCC 12's -Wrestrict/-Wstringop-overflow
+  // false positive under -O3 (GCC PR 105329), and CI builds with -Werror.
+  body += ",\"stateAgeMs\":";
+  body += std::to_string(age.count());
+  body += ",\"stalenessWindowMs\":";
+  body += std::to_string(window.count());
+  body += '}';
   return json_response(admitting ? http::status::ok : http::status::service_unavailable, std::move(body), version,
                        keep_alive);
 }

@@ -44,7 +44,8 @@ class Cluster : public ::testing::Test {
   void SetUp() override {
     redis_ = std::make_unique<test_support::RedisServer>(tmp_.path() / "redis");
     upstream_ = std::make_unique<ModelServer>(tmp_.path(), kSecret);
-    const auto up = "ws://127.0.0.1:" + std::to_string(upstream_->port());
+    std::string up = "ws://127.0.0.1:";  // appended: GCC 12 -O3 false warning on literal + string&& (PR 105329)
+    up += std::to_string(upstream_->port());
     write_file(config(), "[models.up]\nupstream = \"" + up + "/cluster\"\nshared_secret = \"" + kSecret +
                              "\"\n[models.limited]\nupstream = \"" + up + "/limited\"\nshared_secret = \"" + kSecret +
                              "\"\nmax_sessions = 1\n");
@@ -65,7 +66,11 @@ class Cluster : public ::testing::Test {
   }
 
   fs::path config() const { return tmp_.path() / "bouncer.toml"; }
-  fs::path data_dir(std::size_t i) const { return tmp_.path() / ("node-" + std::to_string(i)); }
+  fs::path data_dir(std::size_t i) const {
+    fs::path dir = tmp_.path() / "node-";
+    dir += std::to_string(i);
+    return dir;
+  }
 
   // Starts node `i` (or restarts it on the same data dir) against the shared Redis.
   Bouncer& start_node(std::size_t i, std::vector<std::string> extra = {}) {
