@@ -13,7 +13,7 @@
 // write of the previous message to B completed. That is the back-pressure: a peer that
 // does not read stalls the write, which stalls the read from the other peer, whose
 // writes then stall in TCP flow control. Memory per session is therefore bounded by
-//   2 × max_message_bytes (one flat_buffer per direction, reused, never shrunk)
+//   2 × max_message_bytes (one flat_buffer per direction, freed once its message is written)
 // + each stream's read buffer and write buffer inside Beast (a few KiB each)
 // + the kernel's socket buffers,
 // whatever the peers do.
@@ -276,7 +276,11 @@ struct Pump::Impl {
   void on_write(beast::error_code ec, std::size_t n) {
     Peer& to = peer<S>();
     to.writing = false;
-    peer<other<S>>().buffer.clear();  // keeps its capacity for the next message
+    // Freed, not kept for the next message: most sessions sit idle between messages, and
+    // one malloc per message is cheap next to the syscalls that relay it.
+    auto& relayed = peer<other<S>>().buffer;
+    relayed.clear();
+    relayed.shrink_to_fit();
     if (ec) {
       to.open = false;
       abort<S>();  // unblocks its pending read, if any

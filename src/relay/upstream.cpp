@@ -237,8 +237,13 @@ class Connector : public std::enable_shared_from_this<Connector> {
     return std::visit([](auto& ws) -> beast::tcp_stream& { return beast::get_lowest_layer(ws); }, stream_);
   }
 
-  // The resolver has no deadline of its own: a timer stands in for it.
+  // The resolver has no deadline of its own: a timer stands in for it. An address literal (the
+  // usual upstream: a model server on the same network) needs no resolver, whose lookups run on
+  // a helper thread and cost a thread hand-off per connect.
   void do_resolve() {
+    boost::system::error_code literal_ec;
+    const auto address = net::ip::make_address(url_.host, literal_ec);
+    if (!literal_ec) return do_connect(tcp::endpoint(address, url_.port));
     deadline_timer_.expires_at(deadline_);
     deadline_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;  // cancelled: the resolve finished first
@@ -260,6 +265,11 @@ class Connector : public std::enable_shared_from_this<Connector> {
     tcp().async_connect(results, [self = shared_from_this()](beast::error_code e, const tcp::endpoint&) {
       self->on_connect(e);
     });
+  }
+
+  void do_connect(const tcp::endpoint& endpoint) {
+    tcp().expires_at(deadline_);
+    tcp().async_connect(endpoint, [self = shared_from_this()](beast::error_code e) { self->on_connect(e); });
   }
 
   void on_connect(beast::error_code ec) {

@@ -355,6 +355,9 @@ void StreamSession::on_upstream(std::error_code ec, std::shared_ptr<relay::Upstr
 }
 
 void StreamSession::on_accept(beast::error_code ec, std::shared_ptr<relay::Upstream> upstream) {
+  // The upgrade request (its URL holds the credential) is not needed for the rest of the
+  // session: an idle session should not keep its headers' memory for hours.
+  request_ = {};
   if (ec) {
     log::info("session_handshake_failed", {{"session_id", session_id_}, {"error", ec.message()}});
     return;  // the upstream closes when its last reference goes

@@ -107,6 +107,17 @@ TEST_F(Connect, SendsHeadersHostAndTarget) {
   EXPECT_EQ(request["X-Bouncer-Session-Deadline"], "2030-01-01T00:00:00Z");
 }
 
+// A host name goes through the resolver (an address literal skips it): both paths connect.
+TEST_F(Connect, ConnectsByHostName) {
+  start_upstream(echo_script());
+  const auto port = std::to_string(upstream_acceptor.local_endpoint().port());
+  auto out = connect("ws://localhost:" + port + "/model");
+  ASSERT_FALSE(out.ec) << out.ec.message();
+  ASSERT_NE(out.upstream, nullptr);
+  ASSERT_TRUE(run_until([&] { return upstream_requests.size() == 1; }));
+  EXPECT_EQ(upstream_requests[0][http::field::host], "localhost:" + port);
+}
+
 // Fields the handshake owns cannot be replaced by the caller's headers.
 TEST_F(Connect, HandshakeFieldsAreNotOverridden) {
   start_upstream(echo_script());
