@@ -307,6 +307,10 @@ class Connector : public std::enable_shared_from_this<Connector> {
   void on_handshake(beast::error_code ec) {
     if (ec) return finish(ec);
     tcp().expires_never();  // the pump sets WebSocket-level timeouts from here on
+    // The stream would keep the decorator (and in it the headers, the shared secret among
+    // them) for the session's life; an empty one needs no memory of its own.
+    std::visit([](auto& ws) { ws.set_option(websocket::stream_base::decorator([](websocket::request_type&) {})); },
+               stream_);
     std::shared_ptr<Upstream> upstream;
     if (auto* plain = std::get_if<PlainWebSocket>(&stream_)) {
       upstream = std::make_shared<Upstream>(std::move(*plain));
