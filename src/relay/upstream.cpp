@@ -184,10 +184,12 @@ std::string host_field(const UpstreamUrl& url) {
   return host;
 }
 
-bool is_ip_literal(const std::string& host) {
+// The address when `host` is an IPv4 or IPv6 literal rather than a name.
+std::optional<net::ip::address> ip_literal(const std::string& host) {
   boost::system::error_code ec;
-  (void)net::ip::make_address(host, ec);
-  return !ec;
+  auto address = net::ip::make_address(host, ec);
+  if (ec) return std::nullopt;
+  return address;
 }
 
 // One connect attempt. Owns itself (shared_from_this in every handler) until the last
@@ -212,7 +214,7 @@ class Connector : public std::enable_shared_from_this<Connector> {
     if (auto* tls = std::get_if<TlsWebSocket>(&stream_)) {
       auto& ws = *tls;
       // SNI names a host, never an address (RFC 6066 §3).
-      if (!is_ip_literal(url_.host) && !SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url_.host.c_str())) {
+      if (!ip_literal(url_.host) && !SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url_.host.c_str())) {
         return fail_soon(net::error::invalid_argument);
       }
       ws.next_layer().set_verify_mode(ssl::verify_peer);
@@ -241,9 +243,7 @@ class Connector : public std::enable_shared_from_this<Connector> {
   // usual upstream: a model server on the same network) needs no resolver, whose lookups run on
   // a helper thread and cost a thread hand-off per connect.
   void do_resolve() {
-    boost::system::error_code literal_ec;
-    const auto address = net::ip::make_address(url_.host, literal_ec);
-    if (!literal_ec) return do_connect(tcp::endpoint(address, url_.port));
+    if (const auto address = ip_literal(url_.host)) return do_connect(tcp::endpoint(*address, url_.port));
     deadline_timer_.expires_at(deadline_);
     deadline_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;  // cancelled: the resolve finished first
