@@ -211,10 +211,11 @@ class Connector : public std::enable_shared_from_this<Connector> {
     if (url_.tls && !options_.tls) return fail_soon(net::error::invalid_argument);
     if (!headers_are_safe(headers_)) return fail_soon(net::error::invalid_argument);
 
+    const auto address = ip_literal(url_.host);
     if (auto* tls = std::get_if<TlsWebSocket>(&stream_)) {
       auto& ws = *tls;
       // SNI names a host, never an address (RFC 6066 §3).
-      if (!ip_literal(url_.host) && !SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url_.host.c_str())) {
+      if (!address && !SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url_.host.c_str())) {
         return fail_soon(net::error::invalid_argument);
       }
       ws.next_layer().set_verify_mode(ssl::verify_peer);
@@ -222,6 +223,7 @@ class Connector : public std::enable_shared_from_this<Connector> {
     }
 
     deadline_ = std::chrono::steady_clock::now() + options_.timeout;
+    if (address) return do_connect(tcp::endpoint(*address, url_.port));
     do_resolve();
   }
 
@@ -239,11 +241,11 @@ class Connector : public std::enable_shared_from_this<Connector> {
     return std::visit([](auto& ws) -> beast::tcp_stream& { return beast::get_lowest_layer(ws); }, stream_);
   }
 
-  // The resolver has no deadline of its own: a timer stands in for it. An address literal (the
-  // usual upstream: a model server on the same network) needs no resolver, whose lookups run on
-  // a helper thread and cost a thread hand-off per connect.
+  // Only for a name: an address literal (the usual upstream, a model server on the same
+  // network) goes straight to do_connect, since the resolver's lookups run on a helper thread
+  // and cost a thread hand-off per connect. The resolver has no deadline of its own: a timer
+  // stands in for it.
   void do_resolve() {
-    if (const auto address = ip_literal(url_.host)) return do_connect(tcp::endpoint(*address, url_.port));
     deadline_timer_.expires_at(deadline_);
     deadline_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;  // cancelled: the resolve finished first
