@@ -32,6 +32,7 @@
 // on_end runs once, when `stopping` is set and no operation is pending on either side.
 #include "relay/pump.h"
 
+#include "metrics/catalog.h"
 #include "relay/upstream_stream.h"
 
 #include <boost/asio/buffer.hpp>
@@ -89,6 +90,20 @@ websocket::close_reason make_close(std::uint16_t code, std::string_view reason) 
   return websocket::close_reason(static_cast<websocket::close_code>(code), fit_reason(reason));
 }
 
+// The process-wide relay counters of one direction, looked up once per session. Adding to them
+// takes no lock and touches only this thread's shard (see metrics/counter.h).
+struct Traffic {
+  metrics::Counter& frames;
+  metrics::Counter& bytes;
+
+  explicit Traffic(metrics::Direction direction)
+      : frames(metrics::catalog().relayed_frames[direction]), bytes(metrics::catalog().relayed_bytes[direction]) {}
+  void count(std::size_t payload_bytes) noexcept {
+    frames.add();
+    bytes.add(payload_bytes);
+  }
+};
+
 }  // namespace
 
 struct Pump::Impl {
@@ -129,6 +144,8 @@ struct Pump::Impl {
   websocket::stream_base::timeout reading_timeout{};  // while a read is pending on the side
   websocket::stream_base::timeout paused_timeout{};   // while the pump holds off reading it
   net::steady_timer watchdog;                         // stuck writes, see on_watchdog()
+  Traffic to_client{metrics::Direction::upstream_to_client};
+  Traffic to_upstream{metrics::Direction::client_to_upstream};
 
   template <Side S>
   Peer& peer() {
@@ -296,9 +313,11 @@ struct Pump::Impl {
     if constexpr (S == Side::client) {
       ++result.frames_to_client;
       result.bytes_to_client += n;
+      to_client.count(n);
     } else {
       ++result.frames_to_upstream;
       result.bytes_to_upstream += n;
+      to_upstream.count(n);
     }
     if (stopping) {
       drive<S>();

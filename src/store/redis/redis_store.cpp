@@ -3,6 +3,7 @@
 // so. Token records are pipelined: every record_token() is sent at once, and Redis, run with
 // appendfsync always, writes and fsyncs everything one event-loop turn received before it
 // answers, so concurrent mints share one fsync (the group commit of DESIGN §5).
+#include "metrics/catalog.h"
 #include "store/redis/connection.h"
 #include "store/redis/keys.h"
 #include "store/redis/scripts.h"
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <future>
 #include <map>
 #include <mutex>
@@ -206,7 +208,12 @@ class RedisStore final : public Store, public SessionLeases {
     Command c = eval(scripts::kRecordToken, {keys_.token(t.jti), keys_.token_expiry},
                      {t.jti, t.key_id, t.kid, decimal(t.issued_at), decimal(t.expires_at), t.scopes_json,
                       t.metadata_json, decimal(std::max<std::int64_t>(ttl, 1))});
-    send(std::move(c), [done = std::move(done)](std::error_code ec, Reply r) {
+    // Each record is its own pipelined command (Redis groups the fsync of everything one event
+    // loop turn received): a batch of one, committed when its reply comes.
+    send(std::move(c), [done = std::move(done), sent = std::chrono::steady_clock::now()](std::error_code ec, Reply r) {
+      auto& counted = metrics::catalog();
+      counted.store_commit_duration.observe(std::chrono::steady_clock::now() - sent);
+      counted.store_commit_batch.observe(std::uint64_t{1});
       if (ec) return done(ec);
       if (r.is_error()) return done(std::make_error_code(std::errc::io_error));
       done(r.integer == 1 ? std::error_code() : std::make_error_code(std::errc::file_exists));

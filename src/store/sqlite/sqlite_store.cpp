@@ -27,6 +27,7 @@
 // joins it.
 #include "store/sqlite/sqlite_store.h"
 
+#include "metrics/catalog.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
 
@@ -513,6 +514,7 @@ int SqliteStore::try_write_batch(std::vector<Pending>& batch, std::vector<std::e
 
 void SqliteStore::write_batch(std::vector<Pending>& batch) noexcept {
   std::vector<std::error_code> results;
+  const auto started = std::chrono::steady_clock::now();
   try {
     results.resize(batch.size());
     using Clock = std::chrono::steady_clock;
@@ -542,6 +544,11 @@ void SqliteStore::write_batch(std::vector<Pending>& batch) noexcept {
     results.assign(batch.size(), make_error_code(SqliteErrc::write_failed));
     set_last_error("unexpected exception while writing token records");
   }
+
+  // Every batch, stored or not: a commit that fails slowly (a lock held elsewhere) shows too.
+  auto& counted = metrics::catalog();
+  counted.store_commit_duration.observe(std::chrono::steady_clock::now() - started);
+  counted.store_commit_batch.observe(batch.size());
 
   std::uint64_t stored = 0;
   for (const auto& ec : results) stored += ec ? 0 : 1;
