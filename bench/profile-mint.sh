@@ -48,7 +48,7 @@ if [[ $MODE == callgrind ]]; then
   CONNECTIONS=8
   STARTUP_TENTHS=600
 fi
-SERVER_CMD=(taskset -c 0 "${WRAP[@]}" "$BIN" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" --log-level warn --threads 1)
+SERVER_CMD=(taskset -c 0 "${WRAP[@]}" "$BIN" serve --listen 127.0.0.1:0 --admin-listen off --data-dir "$WORK/data" --log-level warn --threads 1)
 echo "== server: ${SERVER_CMD[*]}"
 "${SERVER_CMD[@]}" >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!

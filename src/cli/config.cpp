@@ -1,5 +1,6 @@
 #include "cli/config.h"
 
+#include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -98,6 +99,28 @@ void load_models(const toml::table& file, Config& config) {
   }
 }
 
+// --admin-listen: "off", or an IP address (not a host name: nothing is resolved at start) and
+// a port, "[v6]:port" for IPv6.
+void set_admin_listen(const std::string& text, server::Options& o) {
+  if (text == "off") return;
+  const auto fail = [&] {
+    return std::runtime_error("--admin-listen must be IP:PORT (port 0-65535) or off, got '" + text + "'");
+  };
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) throw fail();
+  auto host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  if (ec) throw fail();
+  unsigned port = 0;
+  const auto port_text = std::string_view(text).substr(colon + 1);
+  const auto [ptr, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (error != std::errc{} || ptr != port_text.data() + port_text.size() || port > 65535) throw fail();
+  o.admin_host = host;
+  o.admin_port = static_cast<std::uint16_t>(port);
+}
+
 }  // namespace
 
 template <typename T>
@@ -125,6 +148,9 @@ void OptionBinder::add_common() {
 
 void OptionBinder::add_serve_options() {
   bind("--listen", config_.listen, "HOST:PORT to listen on (port 0 picks a free one)")->capture_default_str();
+  bind("--admin-listen", config_.admin_listen,
+       "IP:PORT of the admin listener (/metrics, /healthz, /readyz), never the --listen address; off disables it")
+      ->capture_default_str();
   bind("--public-url", config_.public_url,
        "URL clients use to reach this server; the iss and aud of every token (default http://LISTEN)");
   bind("--threads", config_.threads, "I/O threads (0 = one per core)")->capture_default_str();
@@ -177,7 +203,7 @@ void OptionBinder::finish() {
   }
   for (const auto& [key, node] : file) {
     // Options of other sub-commands are fine in a shared file; unknown keys are typos.
-    static const std::set<std::string> all_keys{"data_dir", "store", "log_format", "log_level", "listen", "public_url",
+    static const std::set<std::string> all_keys{"data_dir", "store", "log_format", "log_level", "listen", "admin_listen", "public_url",
                                                 "threads", "leeway_seconds", "mint_rate_per_key", "mint_burst",
                                                 "max_body_bytes", "max_header_bytes", "max_connections", "max_sessions_per_key",
                                                 "max_message_bytes", "session_idle_timeout_seconds",
@@ -203,6 +229,7 @@ server::Options to_server_options(const Config& config) {
     throw std::runtime_error("--listen port must be 0-65535, got '" + std::string(port_text) + "'");
   }
   o.port = static_cast<std::uint16_t>(port);
+  set_admin_listen(config.admin_listen, o);
   o.public_url = config.public_url;
   while (!o.public_url.empty() && o.public_url.back() == '/') o.public_url.pop_back();
   if (!o.public_url.empty() && !o.public_url.starts_with("http://") && !o.public_url.starts_with("https://")) {

@@ -32,6 +32,7 @@ struct Config {
   std::string log_level = "info";
 
   std::string listen = "127.0.0.1:8080";
+  std::string admin_listen = "127.0.0.1:9090";  // or "off"
   std::string public_url;
   unsigned threads = 0;
   std::int64_t leeway_seconds = 30;

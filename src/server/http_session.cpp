@@ -15,14 +15,8 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 namespace websocket = beast::websocket;
 
-namespace {
-
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
-
-}  // namespace
-
 HttpSession::HttpSession(net::ip::tcp::socket socket, net::ip::tcp::endpoint peer, const Options& options,
-                         Router& router, Gauges& gauges, DoorContext& door)
+                         RequestHandler& router, Gauges& gauges, DoorContext* door)
     : stream_(std::move(socket)), options_(options), router_(router), gauges_(gauges), door_(door), peer_(peer) {
   ++gauges_.connections;
 }
@@ -63,9 +57,9 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     return reply_and_close({400, "invalid_request_error", "bad_http_request", "Malformed HTTP request", {}});
   }
 
-  if (websocket::is_upgrade(parser_->get()) && path_of(parser_->get().target()) == "/v1/stream") {
+  if (door_ && websocket::is_upgrade(parser_->get()) && path_of(parser_->get().target()) == "/v1/stream") {
     // From here on the connection belongs to the door; this HTTP session ends.
-    std::make_shared<StreamSession>(stream_.release_socket(), peer_, parser_->release(), door_)->run();
+    std::make_shared<StreamSession>(stream_.release_socket(), peer_, parser_->release(), *door_)->run();
     return;
   }
 

@@ -1,10 +1,12 @@
 // One HTTP/1.1 connection: read a request (bounded header and body), route it, write the
 // answer, repeat while keep-alive. The session owns itself through shared_from_this().
+// The public listener and the admin listener both serve through it, each with its own router;
+// only the public one has a door (WebSocket upgrades to /v1/stream).
 #pragma once
 
 #include "server/gauges.h"
 #include "server/options.h"
-#include "server/routes.h"
+#include "server/routing.h"
 #include "server/stream_session.h"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -20,8 +22,9 @@ namespace bouncer::server {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
+  // `door`: nullptr on a listener without one (the upgrade is then routed like any request).
   HttpSession(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer, const Options& options,
-              Router& router, Gauges& gauges, DoorContext& door);
+              RequestHandler& router, Gauges& gauges, DoorContext* door);
   ~HttpSession();
 
   void run();
@@ -39,9 +42,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Response> response_;
   const Options& options_;
-  Router& router_;
+  RequestHandler& router_;
   Gauges& gauges_;
-  DoorContext& door_;
+  DoorContext* door_;
   boost::asio::ip::tcp::endpoint peer_;
 };
 

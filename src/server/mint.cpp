@@ -4,6 +4,7 @@
 #include "json/strict.h"
 #include "json/write.h"
 #include "log/log.h"
+#include "server/counting.h"
 #include "server/query.h"
 #include "token/jwt.h"
 
@@ -193,10 +194,12 @@ Minter::Minter(const Options& options, StateCache& cache, store::Store& store)
       model_exists_([this](std::string_view name) { return options_.find_model(name) != nullptr; }) {}
 
 void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::function<void(Response)> respond) {
+  const auto started = std::chrono::steady_clock::now();
   const auto version = request.version();
   const bool keep_alive = request.keep_alive();
   auto refuse = [&](const ApiError& error, std::string_view key_id = {}) {
     log::debug("mint_refused", {{"status", error.http_status}, {"code", error.code}, {"key_id", key_id}});
+    count_mint(mint_outcome(error));
     respond(error_response(error, version, keep_alive));
   };
 
@@ -211,6 +214,7 @@ void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::
                                    version, keep_alive);
     response.set(http::field::retry_after, std::to_string(wait));
     log::debug("mint_refused", {{"status", 429}, {"code", "rate_limited"}, {"key_id", key.id}});
+    count_mint(metrics::MintOutcome::rate_limited);
     return respond(std::move(response));
   }
 
@@ -260,15 +264,18 @@ void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::
                                                        : mint_answer(jwt, claims.exp, opts);
   // Nothing is answered before the record is durable (DESIGN §5).
   store_.record_token(std::move(record), [respond = std::move(respond), answer = std::move(answer), version, keep_alive,
-                                          key_id = key.id, jti = claims.jti](std::error_code ec) mutable {
+                                          key_id = key.id, jti = claims.jti, started](std::error_code ec) mutable {
     if (ec) {
       log::error("mint_not_recorded", {{"key_id", key_id}, {"jti", jti}, {"error", ec.message()}});
+      count_mint(metrics::MintOutcome::store_unavailable);
       respond(error_response({503, "api_error", "store_unavailable",
                               "The token could not be stored; nothing was issued. Retry shortly", {}},
                              version, keep_alive));
       return;
     }
     log::debug("minted", {{"key_id", key_id}, {"jti", jti}});
+    count_mint(metrics::MintOutcome::issued);
+    metrics::catalog().mint_duration.observe(std::chrono::steady_clock::now() - started);
     respond(json_response(http::status::ok, std::move(answer), version, keep_alive));
   });
 }

@@ -31,6 +31,11 @@ struct Options {
   admin::DataDir data_dir;
   unsigned threads = 0;  // io_contexts; 0 = one per core
 
+  // The admin listener (/metrics, /healthz, /readyz): none when admin_host is empty. Never the
+  // public address; port 0 picks a free one.
+  std::string admin_host;
+  std::uint16_t admin_port = 0;
+
   std::int64_t leeway_seconds = 30;  // clock skew allowed on exp / iat
   policy::MintLimits mint_limits;
   std::size_t max_header_bytes = 8 * 1024;

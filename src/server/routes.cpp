@@ -21,43 +21,12 @@ constexpr std::array kRoutes{
     Route{"/readyz", http::verb::get},
 };
 
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
-
 }  // namespace
 
 Router::Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions)
-    : options_(options), cache_(cache), sessions_(sessions), minter_(options, cache, store) {}
+    : cache_(cache), health_(options, cache, sessions), minter_(options, cache, store) {}
 
-// For load balancers (DESIGN §5's outage policy): 200 while this node admits sessions — with
-// the store in reach ("ready"), or out of reach but within the staleness window
-// ("degraded": admitting from the last state, not minting); 503 once it fails closed, and
-// while it shuts down.
-Response Router::readiness(unsigned version, bool keep_alive) {
-  if (sessions_.closed()) {
-    return json_response(http::status::service_unavailable, R"({"status":"draining"})", version, keep_alive);
-  }
-  const auto age = cache_.state_age();
-  const bool reachable = cache_.store_reachable();
-  const bool admitting = cache_.fresh_within(options_.store_staleness);
-  const auto window = std::chrono::duration_cast<std::chrono::milliseconds>(options_.store_staleness);
-  std::string body = "{\"status\":\"";
-  body += reachable ? "ready" : admitting ? "degraded" : "unavailable";
-  body += "\",\"store\":\"";
-  body += reachable ? "reachable" : "unreachable";
-  body += "\",\"minting\":" + std::string(reachable ? "true" : "false");
-  body += ",\"admitting\":" + std::string(admitting ? "true" : "false");
-  // Appended piece by piece: `literal + std::string&&` trips GCC 12's -Wrestrict/-Wstringop-overflow
-  // false positive under -O3 (GCC PR 105329), and CI builds with -Werror.
-  body += ",\"stateAgeMs\":";
-  body += std::to_string(age.count());
-  body += ",\"stalenessWindowMs\":";
-  body += std::to_string(window.count());
-  body += '}';
-  return json_response(admitting ? http::status::ok : http::status::service_unavailable, std::move(body), version,
-                       keep_alive);
-}
-
-void Router::handle(const Request& request, std::function<void(Response)> respond) {
+void Router::handle(const Request& request, Respond respond) {
   const auto version = request.version();
   const bool keep_alive = request.keep_alive();
   const auto path = path_of(request.target());
@@ -66,27 +35,12 @@ void Router::handle(const Request& request, std::function<void(Response)> respon
   for (const auto& r : kRoutes) {
     if (r.path == path) route = &r;
   }
-  if (!route) {
-    return respond(error_response({404, "invalid_request_error", "not_found", "No such endpoint", {}}, version, keep_alive));
-  }
+  if (!route) return respond(not_found(version, keep_alive));
   const bool head_for_get = route->method == http::verb::get && request.method() == http::verb::head;
   if (request.method() != route->method && !head_for_get) {
-    auto res = error_response({405, "invalid_request_error", "method_not_allowed",
-                               std::string(path) + " accepts " + std::string(http::to_string(route->method)) + " only", {}},
-                              version, keep_alive);
-    res.set(http::field::allow, http::to_string(route->method));
-    return respond(std::move(res));
+    return respond(method_not_allowed(path, route->method, version, keep_alive));
   }
-
-  if (head_for_get) {
-    // HEAD: the GET answer's headers, Content-Length included, and no body (RFC 9110 §9.3.2).
-    respond = [respond = std::move(respond)](Response res) {
-      const auto length = res.body().size();
-      res.body().clear();
-      res.content_length(length);
-      respond(std::move(res));
-    };
-  }
+  if (head_for_get) respond = without_body(std::move(respond));
   if (path == "/v1/client/tokens") return minter_.handle(request, policy::MintEndpoint::tokens, std::move(respond));
   if (path == "/v1/client/urls") return minter_.handle(request, policy::MintEndpoint::urls, std::move(respond));
   if (path == "/v1/keys/self/revoke") return minter_.revoke_self(request, std::move(respond));
@@ -105,8 +59,8 @@ void Router::handle(const Request& request, std::function<void(Response)> respon
     res.set(http::field::cache_control, "public, max-age=30");
     return respond(std::move(res));
   }
-  if (path == "/readyz") return respond(readiness(version, keep_alive));
-  return respond(json_response(http::status::ok, "{\"status\":\"ok\"}", version, keep_alive));
+  if (path == "/readyz") return respond(health_.readiness(version, keep_alive));
+  return respond(health_.liveness(version, keep_alive));
 }
 
 }  // namespace bouncer::server

@@ -1,29 +1,26 @@
 // HTTP routing: which handler answers which method and path.
 #pragma once
 
+#include "server/health.h"
 #include "server/mint.h"
 #include "server/options.h"
 #include "server/responses.h"
+#include "server/routing.h"
 #include "server/sessions.h"
 #include "server/state.h"
 
-#include <functional>
-
 namespace bouncer::server {
 
-class Router {
+// The public listener's routes: the API, the door's 426, the JWKS, and the health checks.
+class Router : public RequestHandler {
  public:
   Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions);
 
-  // Calls `respond` exactly once, possibly from another thread.
-  void handle(const Request& request, std::function<void(Response)> respond);
+  void handle(const Request& request, Respond respond) override;
 
  private:
-  Response readiness(unsigned version, bool keep_alive);
-
-  const Options& options_;
   StateCache& cache_;
-  SessionRegistry& sessions_;
+  Health health_;
   Minter minter_;
 };
 

@@ -26,6 +26,7 @@ Server::Server(Options options, store::Store& store)
       store_(store),
       cache_(store_, options_.data_dir, options_.state_poll_interval),
       router_(options_, cache_, store_, registry_),
+      admin_router_(options_, cache_, registry_, gauges_),
       door_{options_, cache_, store_, registry_, gauges_, token_cache_, {}} {
   cache_.on_end_sessions([this](const std::string& key_id) {
     const auto ended = registry_.end_sessions_of_key(key_id, 1008, "Token revoked",
@@ -63,7 +64,7 @@ void Server::do_accept(Worker& worker) {
         // Answers and relayed frames are small and latency-bound: never wait for Nagle.
         boost::system::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<HttpSession>(std::move(socket), worker.peer, options_, router_, gauges_, door_)->run();
+        std::make_shared<HttpSession>(std::move(socket), worker.peer, options_, router_, gauges_, &door_)->run();
       }
     } else {
       log::warn("accept_failed", {{"error", ec.message()}});
@@ -90,6 +91,25 @@ void Server::prepare_tls() {
   }
 }
 
+// The admin listener never shares the public listener's socket address: its endpoints are for
+// operators, and a load balancer in front of the public port must not reach them.
+void Server::open_admin_listener(const tcp::endpoint& public_endpoint) {
+  if (options_.admin_host.empty()) return;
+  boost::system::error_code ec;
+  const auto address = net::ip::make_address(options_.admin_host, ec);
+  if (ec) throw std::runtime_error("invalid --admin-listen address " + options_.admin_host + ": " + ec.message());
+  const tcp::endpoint endpoint(address, options_.admin_port);
+  const bool same_port = endpoint.port() != 0 && endpoint.port() == public_endpoint.port();
+  const bool overlapping = address == public_endpoint.address() || address.is_unspecified() ||
+                           public_endpoint.address().is_unspecified();
+  if (same_port && overlapping) {
+    throw std::runtime_error("--admin-listen " + endpoint_text(endpoint) + " is the public listener's address (--listen " +
+                             endpoint_text(public_endpoint) + "): the admin listener needs a port of its own, or off");
+  }
+  admin_ = std::make_unique<AdminListener>(workers_.front()->ioc, options_, admin_router_, admin_gauges_);
+  admin_->open(endpoint);
+}
+
 void Server::start() {
   cache_.start();
   if (auto* leases = store_.session_leases()) {
@@ -110,14 +130,18 @@ void Server::start() {
     workers_.push_back(std::move(worker));
   }
   port_ = endpoint.port();
+  open_admin_listener(endpoint);
   start_builtin_models();
   prepare_tls();
   if (options_.public_url.empty()) options_.public_url = "http://" + options_.host + ":" + std::to_string(port_);
+  if (admin_) admin_->start();
   for (auto& w : workers_) {
     do_accept(*w);
     w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
   }
+  const auto admin_address = admin_ ? endpoint_text(admin_->endpoint()) : "off";
   log::info("listening", {{"address", options_.host + ":" + std::to_string(port_)},
+                          {"admin_address", admin_address},
                           {"threads", static_cast<std::int64_t>(threads)},
                           {"public_url", options_.public_url}});
 }
@@ -141,6 +165,7 @@ void Server::shutdown() {
       if (w->acceptor) w->acceptor->close(ignored);
     });
   }
+  if (admin_) admin_->close();
   const auto told = registry_.close_and_end_all(1001, "Server shutting down");
   if (told > 0) log::info("sessions_told_to_end", {{"sessions", told}});
   const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;

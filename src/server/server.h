@@ -4,6 +4,8 @@
 #pragma once
 
 #include "models/builtin.h"
+#include "server/admin_listener.h"
+#include "server/admin_routes.h"
 #include "server/http_session.h"
 #include "server/leases.h"
 #include "server/sessions.h"
@@ -30,6 +32,8 @@ class Server {
   // std::runtime_error when the address cannot be bound.
   void start();
   std::uint16_t port() const { return port_; }
+  // The admin listener's port; 0 when it is off.
+  std::uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
 
   // Blocks until SIGINT or SIGTERM, then shuts down gracefully.
   void run_until_signal();
@@ -53,18 +57,24 @@ class Server {
   void do_accept(Worker& worker);
   void start_builtin_models();
   void prepare_tls();
+  void open_admin_listener(const boost::asio::ip::tcp::endpoint& public_endpoint);
 
   Options options_;
   store::Store& store_;
   StateCache cache_;
   Router router_;
   Gauges gauges_;
+  // Declared before workers_: admin connections still queued in a worker's io_context when it
+  // is destroyed count down these gauges.
+  Gauges admin_gauges_;
+  AdminRouter admin_router_;
   SessionRegistry registry_;
   std::unique_ptr<LeaseKeeper> lease_keeper_;  // with a shared store only
   TokenCache token_cache_;
   DoorContext door_;
   std::unique_ptr<models::BuiltinModels> builtin_models_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<AdminListener> admin_;  // after workers_: its acceptor goes before their io_contexts
   std::uint16_t port_ = 0;
   bool stopped_ = false;
 };

@@ -91,6 +91,11 @@ std::size_t SessionRegistry::live() {
   return sessions_.size();
 }
 
+std::unordered_map<std::string, std::size_t> SessionRegistry::live_by_model() {
+  std::lock_guard lock(mutex_);
+  return per_model_;
+}
+
 std::size_t SessionRegistry::live_for_key(const std::string& key_id) {
   std::lock_guard lock(mutex_);
   const auto it = per_key_.find(key_id);

@@ -55,6 +55,8 @@ class SessionRegistry {
 
   std::size_t live();
   std::size_t live_for_key(const std::string& key_id);
+  // Live sessions per model; a model with none is absent. A copy, for /metrics.
+  std::unordered_map<std::string, std::size_t> live_by_model();
   bool closed();
 
   // ---- cluster-wide caps (a shared store's SessionLeases; see server/leases.h) ----

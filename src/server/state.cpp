@@ -2,6 +2,7 @@
 
 #include "admin/signing_keys.h"
 #include "log/log.h"
+#include "metrics/catalog.h"
 #include "token/base64url.h"
 
 #include <chrono>
@@ -144,15 +145,19 @@ void StateCache::purge_old_token_records() {
 }
 
 void StateCache::refresh() {
+  // The sync thread and an API revocation may refresh at once: one at a time, so that each
+  // change is seen (counted, its sessions ended) once.
+  std::lock_guard lock(refresh_mutex_);
   auto previous = current();
   auto next = build(store_.snapshot(), previous.get());
   state_.store(next, std::memory_order_release);
-  if (!end_sessions_hook_) return;
-  // A key revoked with end_sessions (by the CLI, the API or another node) ends its live
-  // sessions once, when this process first sees it so.
   for (const auto& [id, key] : next->keys_by_id) {
-    if (!key->revoked_at || !key->end_sessions) continue;
+    if (!key->revoked_at) continue;
     const auto* before = previous->find_key(id);
+    if (!before || !before->revoked_at) metrics::catalog().revocations_applied.add();
+    // A key revoked with end_sessions (by the CLI, the API or another node) ends its live
+    // sessions once, when this process first sees it so.
+    if (!end_sessions_hook_ || !key->end_sessions) continue;
     if (before && before->revoked_at && before->end_sessions) continue;
     end_sessions_hook_(id);
   }

@@ -87,6 +87,7 @@ class StateCache {
   admin::DataDir data_dir_;
   std::chrono::milliseconds poll_interval_;
   std::atomic<std::shared_ptr<const State>> state_;
+  std::mutex refresh_mutex_;  // rebuilds only; readers never take it
 
   std::mutex touch_mutex_;
   std::unordered_map<std::string, std::int64_t> touched_;

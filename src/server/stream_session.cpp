@@ -3,6 +3,7 @@
 #include "admin/api_keys.h"
 #include "crypto/crypto.h"
 #include "log/log.h"
+#include "server/counting.h"
 #include "server/query.h"
 #include "token/jwt.h"
 
@@ -91,7 +92,8 @@ StreamSession::StreamSession(net::ip::tcp::socket socket, const net::ip::tcp::en
       request_(std::move(request)),
       door_(door),
       client_address_(peer.address().to_string()),
-      deadline_(ws_.get_executor()) {
+      deadline_(ws_.get_executor()),
+      arrived_(std::chrono::steady_clock::now()) {
   session_id_ = "sess_" + crypto::random_base64url(12);
   ++door_.gauges.connections;  // a WebSocket is a connection too (--max-connections)
 }
@@ -216,6 +218,7 @@ void StreamSession::set_accept_decorator() {
 }
 
 void StreamSession::refuse(Refusal refusal) {
+  count_refusal(refusal);
   const auto reason = policy::close_reason(refusal);
   log::info("session_refused", {{"session_id", session_id_},
                                 {"reason", policy::counter_name(refusal)},
@@ -345,6 +348,7 @@ void StreamSession::on_upstream(std::error_code ec, std::shared_ptr<relay::Upstr
     return refuse(code == 1001 ? Refusal::shutting_down : Refusal::token_revoked);
   }
   if (ec) {
+    metrics::catalog().upstream_connect_failures.add();
     log::warn("upstream_connect_failed", {{"session_id", session_id_}, {"model", model_}, {"error", ec.message()}});
     return refuse(Refusal::upstream_unavailable);
   }
@@ -371,6 +375,8 @@ void StreamSession::start_pump(std::shared_ptr<relay::Upstream> upstream) {
   options.idle_timeout = door_.options.session_idle_timeout;
   pump_ = std::make_shared<relay::Pump>(std::move(ws_), std::move(upstream), options);
   started_ = std::chrono::steady_clock::now();
+  metrics::catalog().sessions_admitted.add();
+  metrics::catalog().admission_duration.observe(started_ - arrived_);
   log::info("session_started", {{"session_id", session_id_},
                                 {"key_id", grant_.key_id},
                                 {"token_id", grant_.token_id},
@@ -391,7 +397,7 @@ void StreamSession::start_pump(std::shared_ptr<relay::Upstream> upstream) {
 
 void StreamSession::on_deadline() {
   if (!pump_) return;  // ended just before the timer fired
-  pump_->end(1000, "max_session_duration", session_ended_frame(*grant_.max_session_duration));
+  pump_->end(1000, std::string(kMaxSessionDurationReason), session_ended_frame(*grant_.max_session_duration));
 }
 
 void StreamSession::end(std::uint16_t code, std::string reason, std::string final_text) {
@@ -407,6 +413,7 @@ void StreamSession::end(std::uint16_t code, std::string reason, std::string fina
 
 void StreamSession::on_pump_end(const relay::PumpResult& result) {
   deadline_.cancel();
+  metrics::catalog().sessions_ended[end_cause(result)].add();
   const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
   log::info("session_ended", {{"session_id", session_id_},
                               {"key_id", grant_.key_id},

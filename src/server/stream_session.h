@@ -84,7 +84,8 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   bool lease_asked_ = false;  // a place was asked of the shared store: released at the end
   std::shared_ptr<relay::Pump> pump_;
   boost::asio::steady_timer deadline_;
-  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point arrived_;  // the upgrade request was read
+  std::chrono::steady_clock::time_point started_;  // the relay started
   // An end() that arrived before the pump existed (while the upstream was connecting).
   std::optional<std::tuple<std::uint16_t, std::string, std::string>> pending_end_;
 };

@@ -70,7 +70,9 @@ const std::string& release_model_server_bin() {
 
 Bouncer::Bouncer(const fs::path& data_dir, const fs::path& log_dir, std::vector<std::string> args, std::string binary)
     : data_dir_(data_dir) {
-  std::vector<std::string> argv{std::move(binary), "serve", "--data-dir", data_dir.string(), "--listen", "127.0.0.1:0"};
+  // The admin listener on a free port too: the default (9090) is one port for every test.
+  std::vector<std::string> argv{std::move(binary), "serve", "--data-dir", data_dir.string(), "--listen", "127.0.0.1:0",
+                                "--admin-listen", "127.0.0.1:0"};
   argv.insert(argv.end(), args.begin(), args.end());
   const auto stem = log_file_stem(log_dir, "bouncer");
   process_ = std::make_unique<Process>(argv, stem + ".out", stem + ".err");

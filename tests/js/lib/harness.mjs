@@ -238,6 +238,11 @@ export class Server {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  // The admin listener (/metrics, /healthz, /readyz); undefined when it is off.
+  get adminBase() {
+    return this.adminPort ? `http://127.0.0.1:${this.adminPort}` : undefined;
+  }
+
   get dbPath() {
     return path.join(this.dataDir, 'bouncer.db');
   }
@@ -265,6 +270,9 @@ export class Server {
   async ready() {
     const m = await this.waitForOutput(/listening address=127\.0\.0\.1:(\d+)|"event":"listening","address":"127\.0\.0\.1:(\d+)"/);
     this.port = Number(m[1] ?? m[2]);
+    // The same line names the admin listener's address (or "off").
+    const admin = this.stderr.match(/admin_address=127\.0\.0\.1:(\d+)|"admin_address":"127\.0\.0\.1:(\d+)"/);
+    this.adminPort = admin ? Number(admin[1] ?? admin[2]) : undefined;
     await waitFor(
       async () => {
         if (this.exit) throw new Error(`server exited: ${JSON.stringify(this.exit)}\n${this.logs()}`);
@@ -311,13 +319,26 @@ export class Server {
 //              cleanup (so stop the servers that reuse it before the one that made it ends)
 //   port       listen on this port (default 0: the server picks, the harness reads its log)
 //   listen     false: pass no --listen at all (config precedence tests)
+//   admin      --admin-listen: default 127.0.0.1:0 (a free port, read from the log into
+//              server.adminPort), since the default port would be shared by every test; 'off';
+//              or null to pass no --admin-listen at all
 //   args, env  extra flags / BOUNCER_* variables
 //   wait       false: do not wait for readiness (tests of refusals to start)
-export async function startServer({ t, dataDir, port = 0, listen = true, args = [], env = {}, wait = true } = {}) {
+export async function startServer({
+  t,
+  dataDir,
+  port = 0,
+  listen = true,
+  admin = '127.0.0.1:0',
+  args = [],
+  env = {},
+  wait = true,
+} = {}) {
   const tempRoot = dataDir ? undefined : tempDir();
   const dir = dataDir ?? path.join(tempRoot, 'data');
   const argv = ['serve', '--data-dir', dir];
   if (listen) argv.push('--listen', `127.0.0.1:${port}`);
+  if (admin !== null) argv.push('--admin-listen', admin);
   argv.push(...args);
   const server = new Server({ args: argv, env, dataDir: dir, tempRoot });
   if (t) t.after(() => server.cleanup());

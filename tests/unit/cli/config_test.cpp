@@ -166,5 +166,28 @@ TEST(ServerOptions, BoundsAreChecked) {
   EXPECT_THROW(to_server_options(c), std::runtime_error);
 }
 
+// --admin-listen: on by default on loopback, "off", an IP address and a port (0 allowed).
+TEST(ServerOptions, AdminListen) {
+  Config c;
+  auto o = to_server_options(c);
+  EXPECT_EQ(o.admin_host, "127.0.0.1");
+  EXPECT_EQ(o.admin_port, 9090);
+  c.admin_listen = "off";
+  EXPECT_TRUE(to_server_options(c).admin_host.empty());
+  c.admin_listen = "127.0.0.1:0";
+  o = to_server_options(c);
+  EXPECT_EQ(o.admin_host, "127.0.0.1");
+  EXPECT_EQ(o.admin_port, 0);
+  c.admin_listen = "[::1]:9091";
+  o = to_server_options(c);
+  EXPECT_EQ(o.admin_host, "::1");
+  EXPECT_EQ(o.admin_port, 9091);
+  for (const char* bad : {"", "on", "OFF", "127.0.0.1", ":9090", "localhost:9090", "127.0.0.1:65536", "127.0.0.1:x",
+                          "127.0.0.1:", "[::1]9090"}) {
+    c.admin_listen = bad;
+    EXPECT_THROW(to_server_options(c), std::runtime_error) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace bouncer::cli
