@@ -36,13 +36,30 @@ Server::Server(Options options, store::Store& store)
 
 Server::~Server() { shutdown(); }
 
-void Server::open_acceptor(Worker& worker, const tcp::endpoint& endpoint) {
+// One server per port. This process's acceptors form one SO_REUSEPORT group, so the kernel
+// spreads connections over the threads. But such a group admits any process of the same
+// user that sets the option too: a second `serve` on the port would start silently and take
+// half the connections. So the first acceptor binds WITHOUT SO_REUSEPORT, and that bind is
+// the check: it fails (EADDRINUSE) while any other socket is bound to the port, and, unlike
+// a probe socket closed before the real bind, leaves no moment in which another process
+// could slip in. Owning the port, it then sets SO_REUSEPORT (Linux reads it at listen() and
+// when a later socket binds), and the other threads' acceptors join it. A second `serve`
+// meets the same first bind and fails, naming the port.
+void Server::open_acceptor(Worker& worker, const tcp::endpoint& endpoint, bool first) {
   auto acceptor = std::make_unique<tcp::acceptor>(worker.ioc);
   boost::system::error_code ec;
   acceptor->open(endpoint.protocol(), ec);
+  // SO_REUSEADDR: a restart may bind while the last run's connections are in TIME_WAIT; it
+  // never lets two sockets listen on one port.
   if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->set_option(reuse_port(true), ec);
+  if (!ec && !first) acceptor->set_option(reuse_port(true), ec);
   if (!ec) acceptor->bind(endpoint, ec);
+  if (first && ec == net::error::address_in_use) {
+    throw std::runtime_error("cannot listen on " + endpoint.address().to_string() + ":" +
+                             std::to_string(endpoint.port()) + ": port " + std::to_string(endpoint.port()) +
+                             " is already in use by another process (another bouncer serve?)");
+  }
+  if (!ec && first) acceptor->set_option(reuse_port(true), ec);
   if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
     throw std::runtime_error("cannot listen on " + endpoint.address().to_string() + ":" +
@@ -104,7 +121,7 @@ void Server::start() {
   tcp::endpoint endpoint(address, options_.port);
   for (unsigned i = 0; i < threads; ++i) {
     auto worker = std::make_unique<Worker>();
-    open_acceptor(*worker, endpoint);
+    open_acceptor(*worker, endpoint, i == 0);
     // With port 0 the first acceptor picks the port; the others join it.
     endpoint.port(worker->acceptor->local_endpoint().port());
     workers_.push_back(std::move(worker));

@@ -49,7 +49,7 @@ class Server {
     std::thread thread;
   };
 
-  void open_acceptor(Worker& worker, const boost::asio::ip::tcp::endpoint& endpoint);
+  void open_acceptor(Worker& worker, const boost::asio::ip::tcp::endpoint& endpoint, bool first);
   void do_accept(Worker& worker);
   void start_builtin_models();
   void prepare_tls();
