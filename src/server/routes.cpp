@@ -25,8 +25,9 @@ std::string_view path_of(std::string_view target) { return target.substr(0, targ
 
 }  // namespace
 
-Router::Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions)
-    : options_(options), cache_(cache), sessions_(sessions), minter_(options, cache, store) {}
+Router::Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions,
+               const ModelCatalog& models)
+    : options_(options), cache_(cache), sessions_(sessions), minter_(options, cache, store, models) {}
 
 // For load balancers (DESIGN §5's outage policy): 200 while this node admits sessions — with
 // the store in reach ("ready"), or out of reach but within the staleness window

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "server/mint.h"
+#include "server/model_table.h"
 #include "server/options.h"
 #include "server/responses.h"
 #include "server/sessions.h"
@@ -13,7 +14,8 @@ namespace bouncer::server {
 
 class Router {
  public:
-  Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions);
+  Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions,
+         const ModelCatalog& models);
 
   // Calls `respond` exactly once, possibly from another thread.
   void handle(const Request& request, std::function<void(Response)> respond);
