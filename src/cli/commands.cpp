@@ -89,13 +89,13 @@ int serve(const Config& config) {
   const auto first_key = create_first_key(*store);
 
   auto server = std::make_unique<server::Server>(options, *store);
-  server->start();
-  if (first_key) {
-    const auto url = options.public_url.empty()
-                         ? "http://" + options.host + ":" + std::to_string(server->port())
-                         : options.public_url;
-    print_first_key(*first_key, url);
+  if (!config.config_file.empty()) {
+    // SIGHUP re-reads the file's models (only them: see ConfigReloader).
+    auto reloader = std::make_shared<ConfigReloader>(config.config_file);
+    server->set_model_source([reloader] { return reloader->models(); });
   }
+  server->start();
+  if (first_key) print_first_key(*first_key, server->public_url());
   server->run_until_signal();
   // Order matters: the server is stopped, then the store drains its queue (answers go to
   // stopped executors and are dropped), then the server's memory goes.
@@ -208,7 +208,8 @@ int tokens_inspect(const Config& config, const std::string& credential) {
   const auto options = to_server_options(config);
   const auto snapshot = store->snapshot();
   token::VerifyOptions verify_options;
-  verify_options.issuer = options.public_url.empty() ? "http://" + config.listen : options.public_url;
+  verify_options.issuer =
+      options.public_url.empty() ? (options.tls() ? "https://" : "http://") + config.listen : options.public_url;
   verify_options.audience = verify_options.issuer;
   const auto verified = token::verify(
       jwt,

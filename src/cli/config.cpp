@@ -1,5 +1,7 @@
 #include "cli/config.h"
 
+#include "log/log.h"
+
 #include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
@@ -7,6 +9,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 namespace bouncer::cli {
@@ -85,7 +88,7 @@ ModelConfig load_model(const std::string& name, const toml::table& table) {
   return model;
 }
 
-void load_models(const toml::table& file, Config& config) {
+void load_models(const toml::table& file, std::map<std::string, ModelConfig>& out) {
   const auto* models = file["models"].as_table();
   if (!models) {
     if (file.contains("models")) throw std::runtime_error("config: [models] must be a table of [models.NAME] tables");
@@ -95,7 +98,7 @@ void load_models(const toml::table& file, Config& config) {
     const auto* table = node.as_table();
     const std::string n(name.str());
     if (!table) throw std::runtime_error("config: models." + n + " must be a table");
-    config.models[n] = load_model(n, *table);
+    out[n] = load_model(n, *table);
   }
 }
 
@@ -119,6 +122,55 @@ void set_admin_listen(const std::string& text, server::Options& o) {
   if (error != std::errc{} || ptr != port_text.data() + port_text.size() || port > 65535) throw fail();
   o.admin_host = host;
   o.admin_port = static_cast<std::uint16_t>(port);
+}
+
+toml::table parse_config_file(const std::string& path) {
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "config file " << path << ": " << e.description() << " at line " << e.source().begin.line;
+    throw std::runtime_error(msg.str());
+  }
+}
+
+// The built-in models, then the configured ones (which may replace a built-in of the same name).
+std::vector<server::ModelRoute> model_routes(const std::map<std::string, ModelConfig>& models) {
+  std::vector<server::ModelRoute> routes;
+  for (const auto& name : kBuiltinModels) {
+    server::ModelRoute route;
+    route.name = name;
+    route.builtin = true;
+    routes.push_back(route);
+  }
+  for (const auto& [name, model] : models) {
+    if (name.empty() || name.size() > 128) throw std::runtime_error("config: model names must be 1 to 128 characters");
+    if (!relay::parse_upstream_url(model.upstream)) {
+      throw std::runtime_error("config: models." + name + ".upstream must be a ws:// or wss:// URL, got '" +
+                               model.upstream + "'");
+    }
+    server::ModelRoute route;
+    route.name = name;
+    route.upstream = model.upstream;
+    route.headers.assign(model.headers.begin(), model.headers.end());
+    route.shared_secret = model.shared_secret;
+    route.ca_file = model.ca_file;
+    route.max_sessions = model.max_sessions;
+    std::erase_if(routes, [&](const server::ModelRoute& m) { return m.name == name; });
+    routes.push_back(std::move(route));
+  }
+  return routes;
+}
+
+std::map<std::string, std::string> settings_of(const toml::table& file) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, node] : file) {
+    if (key.str() == "models") continue;
+    std::ostringstream text;
+    node.visit([&](const auto& n) { text << n; });
+    out[std::string(key.str())] = text.str();
+  }
+  return out;
 }
 
 }  // namespace
@@ -152,7 +204,12 @@ void OptionBinder::add_serve_options() {
        "IP:PORT of the admin listener (/metrics, /healthz, /readyz), never the --listen address; off disables it")
       ->capture_default_str();
   bind("--public-url", config_.public_url,
-       "URL clients use to reach this server; the iss and aud of every token (default http://LISTEN)");
+       "URL clients use to reach this server; the iss and aud of every token (default http://LISTEN, "
+       "https://LISTEN with --tls-cert)");
+  bind("--tls-cert", config_.tls_cert,
+       "PEM certificate chain (the server's first, then intermediates): the listener speaks TLS 1.2/1.3 only; "
+       "re-read on SIGHUP");
+  bind("--tls-key", config_.tls_key, "PEM private key of --tls-cert, unencrypted, mode 0600; re-read on SIGHUP");
   bind("--threads", config_.threads, "I/O threads (0 = one per core)")->capture_default_str();
   bind("--leeway-seconds", config_.leeway_seconds, "Clock skew allowed when checking token times")->capture_default_str();
   bind("--mint-rate-per-key", config_.mint_rate_per_key,
@@ -187,14 +244,7 @@ void OptionBinder::add_serve_options() {
 
 void OptionBinder::finish() {
   if (config_.config_file.empty()) return;
-  toml::table file;
-  try {
-    file = toml::parse_file(config_.config_file);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << "config file " << config_.config_file << ": " << e.description() << " at line " << e.source().begin.line;
-    throw std::runtime_error(msg.str());
-  }
+  const toml::table file = parse_config_file(config_.config_file);
   for (auto& [opt, setter] : file_setters_) {
     const auto key = key_of(opt->get_name());
     const auto* node = file.get(key);
@@ -204,6 +254,7 @@ void OptionBinder::finish() {
   for (const auto& [key, node] : file) {
     // Options of other sub-commands are fine in a shared file; unknown keys are typos.
     static const std::set<std::string> all_keys{"data_dir", "store", "log_format", "log_level", "listen", "admin_listen", "public_url",
+                                                "tls_cert", "tls_key",
                                                 "threads", "leeway_seconds", "mint_rate_per_key", "mint_burst",
                                                 "max_body_bytes", "max_header_bytes", "max_connections", "max_sessions_per_key",
                                                 "max_message_bytes", "session_idle_timeout_seconds",
@@ -213,7 +264,7 @@ void OptionBinder::finish() {
       throw std::runtime_error("config file " + config_.config_file + ": unknown setting '" + std::string(key.str()) + "'");
     }
   }
-  load_models(file, config_);
+  load_models(file, config_.models);
 }
 
 server::Options to_server_options(const Config& config) {
@@ -235,6 +286,11 @@ server::Options to_server_options(const Config& config) {
   if (!o.public_url.empty() && !o.public_url.starts_with("http://") && !o.public_url.starts_with("https://")) {
     throw std::runtime_error("--public-url must start with http:// or https://, got '" + config.public_url + "'");
   }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    throw std::runtime_error("--tls-cert and --tls-key go together: give both, or neither for plain HTTP");
+  }
+  o.tls_cert_file = config.tls_cert;
+  o.tls_key_file = config.tls_key;
   o.threads = config.threads;
   if (config.leeway_seconds < 0 || config.leeway_seconds > server::Options::kMaxLeewaySeconds) {
     throw std::runtime_error("--leeway-seconds must be between 0 and " + std::to_string(server::Options::kMaxLeewaySeconds));
@@ -254,29 +310,7 @@ server::Options to_server_options(const Config& config) {
   if (config.max_connections < 1) throw std::runtime_error("--max-connections must be at least 1");
   o.max_connections = config.max_connections;
   o.data_dir.root = config.data_dir;
-  for (const auto& name : kBuiltinModels) {
-    server::ModelRoute route;
-    route.name = name;
-    route.builtin = true;
-    o.models.push_back(route);
-  }
-  for (const auto& [name, model] : config.models) {
-    if (name.empty() || name.size() > 128) throw std::runtime_error("config: model names must be 1 to 128 characters");
-    if (!relay::parse_upstream_url(model.upstream)) {
-      throw std::runtime_error("config: models." + name + ".upstream must be a ws:// or wss:// URL, got '" +
-                               model.upstream + "'");
-    }
-    server::ModelRoute route;
-    route.name = name;
-    route.upstream = model.upstream;
-    route.headers.assign(model.headers.begin(), model.headers.end());
-    route.shared_secret = model.shared_secret;
-    route.ca_file = model.ca_file;
-    route.max_sessions = model.max_sessions;
-    // A configured model may replace a built-in one of the same name.
-    std::erase_if(o.models, [&](const server::ModelRoute& m) { return m.name == name; });
-    o.models.push_back(std::move(route));
-  }
+  o.models = model_routes(config.models);
   o.max_sessions_per_key = config.max_sessions_per_key;
   if (config.max_message_bytes < 1024 || config.max_message_bytes > 64 * 1024 * 1024) {
     throw std::runtime_error("--max-message-bytes must be between 1024 and 67108864");
@@ -298,6 +332,30 @@ server::Options to_server_options(const Config& config) {
     throw std::runtime_error("--session-lease-seconds must be between 3 and 600");
   }
   return o;
+}
+
+ConfigReloader::ConfigReloader(std::string config_file)
+    : file_(std::move(config_file)), settings_(settings_of(parse_config_file(file_))) {}
+
+std::vector<server::ModelRoute> ConfigReloader::models() {
+  const auto file = parse_config_file(file_);
+  std::map<std::string, ModelConfig> models;
+  load_models(file, models);
+  auto routes = model_routes(models);
+
+  const auto now = settings_of(file);
+  std::string changed;
+  for (const auto& [key, text] : now) {
+    const auto before = settings_.find(key);
+    if (before == settings_.end() || before->second != text) changed += (changed.empty() ? "" : ",") + key;
+  }
+  for (const auto& [key, text] : settings_) {
+    if (!now.contains(key)) changed += (changed.empty() ? "" : ",") + key;
+  }
+  if (!changed.empty()) {
+    log::warn("settings_not_reloaded", {{"file", file_}, {"settings", changed}, {"hint", "restart to apply them"}});
+  }
+  return routes;
 }
 
 }  // namespace bouncer::cli

@@ -34,6 +34,8 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string admin_listen = "127.0.0.1:9090";  // or "off"
   std::string public_url;
+  std::string tls_cert;  // PEM chain; with tls_key, the listener speaks TLS only
+  std::string tls_key;
   unsigned threads = 0;
   std::int64_t leeway_seconds = 30;
   double mint_rate_per_key = 0;
@@ -75,6 +77,24 @@ class OptionBinder {
 
 // Validates and converts to the server's slice. Throws std::runtime_error.
 server::Options to_server_options(const Config& config);
+
+// What a reload (SIGHUP) reads again from the configuration file: its [models]. Remembers
+// the file's other settings as they were at construction, to name those changed since (they
+// take effect only at the next start).
+class ConfigReloader {
+ public:
+  // Reads `config_file` now. Throws std::runtime_error when it cannot be read.
+  explicit ConfigReloader(std::string config_file);
+
+  // Re-reads the file: the routes of its models, the built-in ones included (their upstream
+  // filled by the server). Logs a warning naming the other settings that changed. Throws
+  // std::runtime_error (naming the problem) when the file or a model is invalid.
+  std::vector<server::ModelRoute> models();
+
+ private:
+  std::string file_;
+  std::map<std::string, std::string> settings_;  // top-level key → its TOML text, [models] aside
+};
 
 // Built-in models served with no model server (DESIGN: the embedded default).
 inline const std::vector<std::string> kBuiltinModels{"echo", "demo"};

@@ -119,7 +119,7 @@ struct Pump::Impl {
     std::chrono::steady_clock::time_point write_started;  // of the pending write or close
   };
 
-  Impl(Pump& owner, ClientStream client, std::shared_ptr<Upstream> upstream, PumpOptions options)
+  Impl(Pump& owner, ClientWebSocket client, std::shared_ptr<Upstream> upstream, PumpOptions options)
       : owner(owner),
         executor(client.get_executor()),
         client(std::move(client)),
@@ -129,7 +129,7 @@ struct Pump::Impl {
 
   Pump& owner;
   const net::any_io_executor executor;  // the client's: everything runs there
-  ClientStream client;
+  ClientWebSocket client;
   std::shared_ptr<Upstream> upstream;
   PumpOptions options;
   std::function<void(const PumpResult&)> on_end;
@@ -156,8 +156,7 @@ struct Pump::Impl {
     }
   }
 
-  // Calls f(stream) with the Beast stream (client) or the Upstream wrapper, which offer the
-  // same calls (async_read, got_text, reason, async_close; writes differ, see do_write).
+  // Calls f(stream) with the client's or the upstream's wrapper, which offer the same calls.
   template <Side S, class F>
   decltype(auto) with_stream(F&& f) {
     if constexpr (S == Side::client) {
@@ -192,7 +191,7 @@ struct Pump::Impl {
       paused_timeout = reading_timeout;
     }
     // The TCP streams' own deadlines would fight the WebSocket ones: switch them off.
-    beast::get_lowest_layer(client).expires_never();
+    client.tcp().expires_never();
     upstream->tcp().expires_never();
     client.set_option(reading_timeout);
     upstream->set_option(reading_timeout);
@@ -281,12 +280,7 @@ struct Pump::Impl {
     to.writing = true;
     to.write_started = std::chrono::steady_clock::now();
     auto handler = [self = self()](beast::error_code ec, std::size_t n) { self->impl_->template on_write<S>(ec, n); };
-    if constexpr (S == Side::client) {
-      client.text(text);
-      client.async_write(from.buffer.data(), std::move(handler));
-    } else {
-      upstream->async_write(text, from.buffer.data(), std::move(handler));
-    }
+    with_stream<S>([&](auto& ws) { ws.async_write(text, from.buffer.data(), std::move(handler)); });
   }
 
   template <Side S>
@@ -398,8 +392,7 @@ struct Pump::Impl {
         final_text_pending = false;
         p.writing = true;
         p.write_started = std::chrono::steady_clock::now();
-        client.text(true);
-        client.async_write(net::buffer(final_text), [self = self()](beast::error_code ec, std::size_t) {
+        client.async_write(true, net::buffer(final_text), [self = self()](beast::error_code ec, std::size_t) {
           self->impl_->on_final_text(ec);
         });
         return;
@@ -441,11 +434,7 @@ struct Pump::Impl {
   template <Side S>
   void abort() {
     beast::error_code ignored;
-    if constexpr (S == Side::client) {
-      beast::get_lowest_layer(client).socket().close(ignored);
-    } else {
-      upstream->tcp().socket().close(ignored);
-    }
+    with_stream<S>([&](auto& ws) { ws.tcp().socket().close(ignored); });
   }
 
   // The write watchdog. Beast's idle timeout watches reads only, and the pump pauses it on
@@ -494,7 +483,7 @@ struct Pump::Impl {
   }
 };
 
-Pump::Pump(ClientStream client, std::shared_ptr<Upstream> upstream, PumpOptions options)
+Pump::Pump(ClientWebSocket client, std::shared_ptr<Upstream> upstream, PumpOptions options)
     : impl_(std::make_unique<Impl>(*this, std::move(client), std::move(upstream), options)) {
   assert(impl_->upstream);
   // The pump runs on the client's executor and never synchronizes with another one.

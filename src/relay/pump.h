@@ -11,10 +11,8 @@
 // used. Only end() may be called from another thread.
 #pragma once
 
+#include "relay/client_stream.h"
 #include "relay/upstream.h"
-
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -23,8 +21,6 @@
 #include <string>
 
 namespace bouncer::relay {
-
-using ClientStream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
 
 struct PumpOptions {
   std::size_t max_message_bytes = 1 << 20;        // larger messages close the session with 1009
@@ -46,8 +42,8 @@ struct PumpResult {
 
 class Pump : public std::enable_shared_from_this<Pump> {
  public:
-  // `client` has completed its WebSocket accept; `upstream` its handshake.
-  Pump(ClientStream client, std::shared_ptr<Upstream> upstream, PumpOptions options);
+  // `client` (ws:// or wss://) has completed its WebSocket accept; `upstream` its handshake.
+  Pump(ClientWebSocket client, std::shared_ptr<Upstream> upstream, PumpOptions options);
   ~Pump();
 
   // Starts relaying; `on_end` runs once, on the client's executor, when both sides are done.

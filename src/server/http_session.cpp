@@ -1,13 +1,19 @@
 #include "server/http_session.h"
 
 #include "log/log.h"
+#include "metrics/catalog.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <limits>
 
 namespace bouncer::server {
 
@@ -15,30 +21,83 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 namespace websocket = beast::websocket;
 
+namespace {
+
+// Failed TLS handshakes are routine on a public port (scanners, plain HTTP sent to the TLS
+// port, clients that do not trust the certificate): one info line per window says they
+// happen, with how many were only logged at debug since the last one.
+class HandshakeFailureLog {
+ public:
+  void record(const std::string& client, const beast::error_code& ec) {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto last = last_info_.load(std::memory_order_relaxed);
+    const bool due = now - last >= std::chrono::duration_cast<std::chrono::steady_clock::duration>(kWindow).count();
+    if (due && last_info_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+      const auto quiet = quiet_.exchange(0, std::memory_order_relaxed);
+      log::info("tls_handshake_failed", {{"client", client}, {"error", ec.message()}, {"failures_since_last_logged", quiet}});
+      return;
+    }
+    quiet_.fetch_add(1, std::memory_order_relaxed);
+    log::debug("tls_handshake_failed", {{"client", client}, {"error", ec.message()}});
+  }
+
+ private:
+  static constexpr std::chrono::seconds kWindow{10};
+  std::atomic<std::int64_t> last_info_{std::numeric_limits<std::int64_t>::min() / 2};
+  std::atomic<std::uint64_t> quiet_{0};
+};
+
+HandshakeFailureLog handshake_failure_log;
+
+}  // namespace
+
 HttpSession::HttpSession(net::ip::tcp::socket socket, net::ip::tcp::endpoint peer, const Options& options,
-                         RequestHandler& router, Gauges& gauges, DoorContext* door)
-    : stream_(std::move(socket)), options_(options), router_(router), gauges_(gauges), door_(door), peer_(peer) {
+                         RequestHandler& router, Gauges& gauges, DoorContext* door,
+                         std::shared_ptr<net::ssl::context> tls)
+    : stream_(std::move(socket), std::move(tls)), options_(options), router_(router), gauges_(gauges), door_(door), peer_(peer) {
   ++gauges_.connections;
 }
 
 HttpSession::~HttpSession() { --gauges_.connections; }
 
 void HttpSession::run() {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->stream_.is_tls()) return self->do_handshake();
+    self->do_read();
+  });
+}
+
+void HttpSession::do_handshake() {
+  // Bounded like the WebSocket upgrade: a client that opens a connection and says nothing
+  // holds it for this long at most.
+  stream_.tcp().expires_after(options_.handshake_timeout);
+  stream_.async_handshake([self = shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
+}
+
+void HttpSession::on_handshake(beast::error_code ec) {
+  if (ec) {
+    metrics::catalog().tls_handshake_failures.add();
+    handshake_failure_log.record(peer_.address().to_string(), ec);
+    return;  // the socket closes with this session
+  }
+  do_read();
 }
 
 void HttpSession::do_read() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
   parser_->body_limit(options_.mint_limits.max_body_bytes);
-  stream_.expires_after(options_.read_timeout);
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+  stream_.tcp().expires_after(options_.read_timeout);
+  stream_.visit([&](auto& stream) {
+    http::async_read(stream, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+  });
 }
 
 void HttpSession::on_read(beast::error_code ec, std::size_t) {
+  // stream_truncated: a TLS client that closed its connection without TLS's close_notify.
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-      ec == net::error::connection_reset || ec == net::error::eof) {
+      ec == net::error::connection_reset || ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
     return do_close();
   }
   if (ec == http::error::body_limit) {
@@ -59,7 +118,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
 
   if (door_ && websocket::is_upgrade(parser_->get()) && path_of(parser_->get().target()) == "/v1/stream") {
     // From here on the connection belongs to the door; this HTTP session ends.
-    std::make_shared<StreamSession>(stream_.release_socket(), peer_, parser_->release(), *door_)->run();
+    std::make_shared<StreamSession>(std::move(stream_).release_websocket(), peer_, parser_->release(), *door_)->run();
     return;
   }
 
@@ -75,8 +134,10 @@ void HttpSession::do_write(Response response) {
   response_ = std::make_shared<Response>(std::move(response));
   response_->set(http::field::server, "bouncer");
   const bool keep_alive = response_->keep_alive();
-  http::async_write(stream_, *response_, [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t n) {
-    self->on_write(keep_alive, ec, n);
+  stream_.visit([&](auto& stream) {
+    http::async_write(stream, *response_, [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t n) {
+      self->on_write(keep_alive, ec, n);
+    });
   });
 }
 
@@ -93,8 +154,16 @@ void HttpSession::reply_and_close(const policy::ApiError& error) {
 }
 
 void HttpSession::do_close() {
+  if (stream_.is_tls()) {
+    // TLS ends with close_notify (so the client can tell an end from a cut); the peer's
+    // answer is awaited no longer than a handshake.
+    if (!stream_.tcp().socket().is_open()) return;
+    stream_.tcp().expires_after(options_.handshake_timeout);
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+    return;
+  }
   beast::error_code ec;
-  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  stream_.tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
 }
 
 }  // namespace bouncer::server

@@ -1,17 +1,19 @@
-// One HTTP/1.1 connection: read a request (bounded header and body), route it, write the
-// answer, repeat while keep-alive. The session owns itself through shared_from_this().
+// One HTTP/1.1 connection, plain or TLS: (the TLS handshake first,) read a request (bounded
+// header and body), route it, write the answer, repeat while keep-alive. The session owns
+// itself through shared_from_this().
 // The public listener and the admin listener both serve through it, each with its own router;
 // only the public one has a door (WebSocket upgrades to /v1/stream).
 #pragma once
 
+#include "server/connection_stream.h"
 #include "server/gauges.h"
 #include "server/options.h"
 #include "server/routing.h"
 #include "server/stream_session.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 
 #include <atomic>
@@ -23,13 +25,17 @@ namespace bouncer::server {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   // `door`: nullptr on a listener without one (the upgrade is then routed like any request).
+  // `tls`: the listener's TLS context when it has TLS, else null.
   HttpSession(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer, const Options& options,
-              RequestHandler& router, Gauges& gauges, DoorContext* door);
+              RequestHandler& router, Gauges& gauges, DoorContext* door,
+              std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ~HttpSession();
 
   void run();
 
  private:
+  void do_handshake();
+  void on_handshake(boost::beast::error_code ec);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void do_write(Response response);
@@ -37,7 +43,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void do_close();
   void reply_and_close(const policy::ApiError& error);
 
-  boost::beast::tcp_stream stream_;
+  ConnectionStream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Response> response_;

@@ -186,12 +186,12 @@ std::string mint_answer(const std::string& jwt, std::int64_t expires_at, const p
 
 }  // namespace
 
-Minter::Minter(const Options& options, StateCache& cache, store::Store& store)
+Minter::Minter(const Options& options, StateCache& cache, store::Store& store, const ModelCatalog& models)
     : options_(options),
       cache_(cache),
       store_(store),
       limiter_(options.mint_rate_per_key, options.mint_burst),
-      model_exists_([this](std::string_view name) { return options_.find_model(name) != nullptr; }) {}
+      model_exists_([&models](std::string_view name) { return models.current()->find(name) != nullptr; }) {}
 
 void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::function<void(Response)> respond) {
   const auto started = std::chrono::steady_clock::now();

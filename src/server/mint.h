@@ -3,6 +3,7 @@
 // → sign (token) → record durably (store, group commit) → answer.
 #pragma once
 
+#include "server/model_table.h"
 #include "server/options.h"
 #include "server/rate_limit.h"
 #include "server/responses.h"
@@ -16,7 +17,8 @@ namespace bouncer::server {
 
 class Minter {
  public:
-  Minter(const Options& options, StateCache& cache, store::Store& store);
+  // `models`: the models served now (a mint names only those).
+  Minter(const Options& options, StateCache& cache, store::Store& store, const ModelCatalog& models);
 
   // POST /v1/client/tokens and POST /v1/client/urls. `respond` is called exactly once,
   // possibly on the store's writer thread.

@@ -22,6 +22,8 @@ struct ModelRoute {
   std::string ca_file;         // extra CA for wss:// upstreams
   std::size_t max_sessions = 0;  // concurrent sessions on this model; 0 = no cap
   bool builtin = false;
+
+  bool operator==(const ModelRoute&) const = default;  // what a reload calls "changed"
 };
 
 struct Options {
@@ -30,6 +32,10 @@ struct Options {
   std::string public_url;  // iss and aud of every token; "http://HOST:PORT" when not set
   admin::DataDir data_dir;
   unsigned threads = 0;  // io_contexts; 0 = one per core
+  // TLS on the listener (both set, or neither): PEM chain and key, re-read on SIGHUP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool tls() const { return !tls_cert_file.empty(); }
 
   // The admin listener (/metrics, /healthz, /readyz): none when admin_host is empty. Never the
   // public address; port 0 picks a free one.
@@ -45,6 +51,8 @@ struct Options {
   double mint_rate_per_key = 0;  // mints per second per permanent key; 0 = unlimited
   double mint_burst = 0;         // bucket size; 0 = same as the rate (at least 1)
 
+  // The models at start. The running server serves them from a ModelCatalog
+  // (server/model_table.h), which a reload replaces: look models up there, not here.
   std::vector<ModelRoute> models;
 
   // Sessions (the door).
@@ -52,8 +60,9 @@ struct Options {
   std::size_t max_message_bytes = 1 << 20;  // larger WebSocket messages close with 1009
   std::chrono::seconds session_idle_timeout{60};
   std::chrono::seconds upstream_connect_timeout{10};
-  std::chrono::seconds handshake_timeout{10};
+  std::chrono::seconds handshake_timeout{10};  // the TLS handshake and the WebSocket upgrade, each
 
+  // Among the models at start (configuration checks and tests; see `models`).
   const ModelRoute* find_model(std::string_view name) const {
     for (const auto& m : models) {
       if (m.name == name) return &m;

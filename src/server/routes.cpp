@@ -23,8 +23,9 @@ constexpr std::array kRoutes{
 
 }  // namespace
 
-Router::Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions)
-    : cache_(cache), health_(options, cache, sessions), minter_(options, cache, store) {}
+Router::Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions,
+               const ModelCatalog& models)
+    : cache_(cache), health_(options, cache, sessions), minter_(options, cache, store, models) {}
 
 void Router::handle(const Request& request, Respond respond) {
   const auto version = request.version();

@@ -3,6 +3,7 @@
 
 #include "server/health.h"
 #include "server/mint.h"
+#include "server/model_table.h"
 #include "server/options.h"
 #include "server/responses.h"
 #include "server/routing.h"
@@ -14,7 +15,8 @@ namespace bouncer::server {
 // The public listener's routes: the API, the door's 426, the JWKS, and the health checks.
 class Router : public RequestHandler {
  public:
-  Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions);
+  Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions,
+         const ModelCatalog& models);
 
   void handle(const Request& request, Respond respond) override;
 

@@ -2,13 +2,13 @@
 
 #include "log/log.h"
 
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/socket_base.hpp>
 
 #include <sys/socket.h>
 
 #include <chrono>
 #include <future>
+#include <numeric>
 
 namespace bouncer::server {
 
@@ -19,15 +19,45 @@ namespace {
 
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  if (names.empty()) return "-";
+  return std::accumulate(std::next(names.begin()), names.end(), names.front(),
+                         [](std::string a, const std::string& b) { return std::move(a) + "," + b; });
+}
+
+void log_certificate(std::string_view event, const TlsFiles& files, const CertificateInfo& cert) {
+  log::info(event, {{"cert", files.cert_file},
+                    {"subject", cert.subject},
+                    {"issuer", cert.issuer},
+                    {"serial", cert.serial},
+                    {"sha256", cert.sha256},
+                    {"not_before", rfc3339(cert.not_before)},
+                    {"not_after", rfc3339(cert.not_after)}});
+  const auto problem = validity_problem(cert, unix_now());
+  if (!problem.empty()) {
+    // Served anyway (a clock that is wrong here would otherwise stop the service), but
+    // clients will refuse it: say so loudly, with the dates.
+    log::warn("tls_certificate_not_valid_now", {{"cert", files.cert_file},
+                                                {"problem", problem},
+                                                {"not_before", rfc3339(cert.not_before)},
+                                                {"not_after", rfc3339(cert.not_after)}});
+  }
+}
+
 }  // namespace
 
 Server::Server(Options options, store::Store& store)
     : options_(std::move(options)),
       store_(store),
+      models_(std::make_shared<const ModelTable>(std::vector<ModelRoute>{})),
       cache_(store_, options_.data_dir, options_.state_poll_interval),
-      router_(options_, cache_, store_, registry_),
+      router_(options_, cache_, store_, registry_, models_),
       admin_router_(options_, cache_, registry_, gauges_),
-      door_{options_, cache_, store_, registry_, gauges_, token_cache_, {}} {
+      door_{options_, cache_, store_, registry_, gauges_, token_cache_, models_} {
   cache_.on_end_sessions([this](const std::string& key_id) {
     const auto ended = registry_.end_sessions_of_key(key_id, 1008, "Token revoked",
                                                      policy::error_frame(policy::Refusal::token_revoked));
@@ -37,13 +67,30 @@ Server::Server(Options options, store::Store& store)
 
 Server::~Server() { shutdown(); }
 
-void Server::open_acceptor(Worker& worker, const tcp::endpoint& endpoint) {
+// One server per port. This process's acceptors form one SO_REUSEPORT group, so the kernel
+// spreads connections over the threads. But such a group admits any process of the same
+// user that sets the option too: a second `serve` on the port would start silently and take
+// half the connections. So the first acceptor binds WITHOUT SO_REUSEPORT, and that bind is
+// the check: it fails (EADDRINUSE) while any other socket is bound to the port, and, unlike
+// a probe socket closed before the real bind, leaves no moment in which another process
+// could slip in. Owning the port, it then sets SO_REUSEPORT (Linux reads it at listen() and
+// when a later socket binds), and the other threads' acceptors join it. A second `serve`
+// meets the same first bind and fails, naming the port.
+void Server::open_acceptor(Worker& worker, const tcp::endpoint& endpoint, bool first) {
   auto acceptor = std::make_unique<tcp::acceptor>(worker.ioc);
   boost::system::error_code ec;
   acceptor->open(endpoint.protocol(), ec);
+  // SO_REUSEADDR: a restart may bind while the last run's connections are in TIME_WAIT; it
+  // never lets two sockets listen on one port.
   if (!ec) acceptor->set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor->set_option(reuse_port(true), ec);
+  if (!ec && !first) acceptor->set_option(reuse_port(true), ec);
   if (!ec) acceptor->bind(endpoint, ec);
+  if (first && ec == net::error::address_in_use) {
+    throw std::runtime_error("cannot listen on " + endpoint.address().to_string() + ":" +
+                             std::to_string(endpoint.port()) + ": port " + std::to_string(endpoint.port()) +
+                             " is already in use by another process (another bouncer serve?)");
+  }
+  if (!ec && first) acceptor->set_option(reuse_port(true), ec);
   if (!ec) acceptor->listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
     throw std::runtime_error("cannot listen on " + endpoint.address().to_string() + ":" +
@@ -64,7 +111,11 @@ void Server::do_accept(Worker& worker) {
         // Answers and relayed frames are small and latency-bound: never wait for Nagle.
         boost::system::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        std::make_shared<HttpSession>(std::move(socket), worker.peer, options_, router_, gauges_, &door_)->run();
+        // A TLS connection takes the context current now and keeps it: a reload changes what
+        // the next connections get, never a live one.
+        auto tls = tls_ ? tls_->current()->context : nullptr;
+        std::make_shared<HttpSession>(std::move(socket), worker.peer, options_, router_, gauges_, &door_, std::move(tls))
+            ->run();
       }
     } else {
       log::warn("accept_failed", {{"error", ec.message()}});
@@ -77,17 +128,40 @@ void Server::start_builtin_models() {
   // They share the first worker's io_context; their sessions are as light as an echo.
   builtin_models_ = std::make_unique<models::BuiltinModels>(workers_.front()->ioc);
   builtin_models_->start();
-  for (auto& model : options_.models) {
+  options_.models = with_builtin_upstreams(std::move(options_.models));
+  models_.replace(std::make_shared<const ModelTable>(options_.models));
+}
+
+std::vector<ModelRoute> Server::with_builtin_upstreams(std::vector<ModelRoute> routes) const {
+  for (auto& model : routes) {
     if (!model.builtin) continue;
     model.upstream = builtin_models_->url_of(model.name);
     model.shared_secret = builtin_models_->shared_secret();
   }
+  return routes;
 }
 
-void Server::prepare_tls() {
-  for (const auto& model : options_.models) {
-    const auto url = relay::parse_upstream_url(model.upstream);
-    if (url && url->tls) door_.tls_by_model[model.name] = relay::make_client_tls_context(model.ca_file);
+void Server::load_tls() {
+  if (!options_.tls()) return;
+  const TlsFiles files{options_.tls_cert_file, options_.tls_key_file};
+  auto loaded = load_server_tls(files);
+  log_certificate("tls_certificate_loaded", files, loaded.certificate);
+  tls_ = std::make_unique<TlsContextHolder>(std::move(loaded));
+}
+
+void Server::reload_tls() {
+  if (!tls_) return;
+  const TlsFiles files{options_.tls_cert_file, options_.tls_key_file};
+  try {
+    auto loaded = load_server_tls(files);
+    log_certificate("tls_certificate_reloaded", files, loaded.certificate);
+    tls_->replace(std::move(loaded));
+  } catch (const std::exception& e) {
+    const auto kept = tls_->current()->certificate;
+    log::error("tls_reload_failed", {{"error", e.what()},
+                                     {"kept_subject", kept.subject},
+                                     {"kept_serial", kept.serial},
+                                     {"kept_not_after", rfc3339(kept.not_after)}});
   }
 }
 
@@ -110,7 +184,37 @@ void Server::open_admin_listener(const tcp::endpoint& public_endpoint) {
   admin_->open(endpoint);
 }
 
+void Server::reload_models() {
+  if (!model_source_) {
+    log::info("models_not_reloaded", {{"reason", "no configuration file (--config)"}});
+    return;
+  }
+  std::shared_ptr<const ModelTable> next;
+  try {
+    next = std::make_shared<const ModelTable>(with_builtin_upstreams(model_source_()));
+  } catch (const std::exception& e) {
+    log::error("models_reload_failed", {{"error", e.what()}, {"kept_models", static_cast<std::int64_t>(models_.current()->routes().size())}});
+    return;
+  }
+  const auto changes = diff_models(*models_.current(), *next);
+  models_.replace(std::move(next));
+  log::info("models_reloaded", {{"added", joined(changes.added)},
+                                {"changed", joined(changes.changed)},
+                                {"removed", joined(changes.removed)},
+                                {"models", static_cast<std::int64_t>(models_.current()->routes().size())}});
+}
+
+void Server::reload() {
+  log::info("reload_started");
+  reload_tls();
+  reload_models();
+  // Everything else (listen address, limits, timeouts, store, …) is read once at start.
+  log::info("reload_finished", {{"reloaded", "tls certificate and key, [models]"},
+                                {"not_reloaded", "every other setting (restart to change it)"}});
+}
+
 void Server::start() {
+  load_tls();  // first: a bad certificate or key stops the start before anything else
   cache_.start();
   if (auto* leases = store_.session_leases()) {
     lease_keeper_ = std::make_unique<LeaseKeeper>(*leases, registry_);
@@ -124,7 +228,7 @@ void Server::start() {
   tcp::endpoint endpoint(address, options_.port);
   for (unsigned i = 0; i < threads; ++i) {
     auto worker = std::make_unique<Worker>();
-    open_acceptor(*worker, endpoint);
+    open_acceptor(*worker, endpoint, i == 0);
     // With port 0 the first acceptor picks the port; the others join it.
     endpoint.port(worker->acceptor->local_endpoint().port());
     workers_.push_back(std::move(worker));
@@ -132,8 +236,10 @@ void Server::start() {
   port_ = endpoint.port();
   open_admin_listener(endpoint);
   start_builtin_models();
-  prepare_tls();
-  if (options_.public_url.empty()) options_.public_url = "http://" + options_.host + ":" + std::to_string(port_);
+  if (options_.public_url.empty()) {
+    options_.public_url = (tls_ ? "https://" : "http://") + options_.host + ":" + std::to_string(port_);
+  }
+  signals_ = std::make_unique<net::signal_set>(signals_ioc_, SIGINT, SIGTERM, SIGHUP);
   if (admin_) admin_->start();
   for (auto& w : workers_) {
     do_accept(*w);
@@ -143,16 +249,26 @@ void Server::start() {
   log::info("listening", {{"address", options_.host + ":" + std::to_string(port_)},
                           {"admin_address", admin_address},
                           {"threads", static_cast<std::int64_t>(threads)},
+                          {"tls", tls_ != nullptr},
                           {"public_url", options_.public_url}});
 }
 
 void Server::run_until_signal() {
-  net::io_context signals_ioc;
-  net::signal_set signals(signals_ioc, SIGINT, SIGTERM);
-  signals.async_wait([](boost::system::error_code, int signal) {
-    log::info("shutdown_requested", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
-  });
-  signals_ioc.run();
+  if (!signals_) return shutdown();  // never started
+  for (;;) {
+    int received = 0;
+    signals_->async_wait([&received](boost::system::error_code ec, int signal) {
+      if (!ec) received = signal;
+    });
+    signals_ioc_.restart();
+    signals_ioc_.run();
+    if (received == SIGHUP) {
+      reload();
+      continue;
+    }
+    log::info("shutdown_requested", {{"signal", received == SIGINT ? "SIGINT" : "SIGTERM"}});
+    break;
+  }
   shutdown();
 }
 

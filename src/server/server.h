@@ -1,6 +1,7 @@
 // The listening server: one io_context per thread, each with its own SO_REUSEPORT
 // acceptor on the same port, so the kernel spreads connections and no lock is shared
-// between threads on the accept path.
+// between threads on the accept path. Plain HTTP or TLS; SIGHUP reloads the certificate
+// and the models without dropping a session.
 #pragma once
 
 #include "models/builtin.h"
@@ -8,15 +9,19 @@
 #include "server/admin_routes.h"
 #include "server/http_session.h"
 #include "server/leases.h"
+#include "server/model_table.h"
 #include "server/sessions.h"
 #include "server/stream_session.h"
 #include "server/options.h"
 #include "server/routes.h"
 #include "server/state.h"
+#include "server/tls.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
 
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -28,15 +33,29 @@ class Server {
   Server(Options options, store::Store& store);
   ~Server();
 
-  // Loads the state cache, binds every acceptor and starts the threads. Throws
-  // std::runtime_error when the address cannot be bound.
+  // Where a reload reads the models from (the configuration file); without one, a reload
+  // keeps the models of the start. Called on the thread that runs run_until_signal().
+  // Throws std::runtime_error when the source cannot be read: the models in use stay.
+  using ModelSource = std::function<std::vector<ModelRoute>()>;
+  void set_model_source(ModelSource source) { model_source_ = std::move(source); }
+
+  // Loads the TLS certificate (when configured) and the state cache, binds every acceptor
+  // and starts the threads. Throws std::runtime_error when the certificate or key is
+  // unusable, or when the address cannot be bound (another process listening there among
+  // the reasons).
   void start();
   std::uint16_t port() const { return port_; }
   // The admin listener's port; 0 when it is off.
   std::uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
+  // The URL clients reach this server at: --public-url, or http(s)://HOST:PORT.
+  const std::string& public_url() const { return options_.public_url; }
 
-  // Blocks until SIGINT or SIGTERM, then shuts down gracefully.
+  // Blocks until SIGINT or SIGTERM, then shuts down gracefully. SIGHUP reloads meanwhile.
   void run_until_signal();
+
+  // Re-reads the TLS certificate and key and the models; what cannot be read is kept as it
+  // was, and the log says why. Live sessions are never touched.
+  void reload();
 
   // Stops accepting and admitting, tells live sessions (1001), waits (at most
   // options.shutdown_grace) for sessions to close and requests in flight to be answered,
@@ -53,14 +72,20 @@ class Server {
     std::thread thread;
   };
 
-  void open_acceptor(Worker& worker, const boost::asio::ip::tcp::endpoint& endpoint);
+  void open_acceptor(Worker& worker, const boost::asio::ip::tcp::endpoint& endpoint, bool first);
   void do_accept(Worker& worker);
   void start_builtin_models();
-  void prepare_tls();
   void open_admin_listener(const boost::asio::ip::tcp::endpoint& public_endpoint);
+  std::vector<ModelRoute> with_builtin_upstreams(std::vector<ModelRoute> routes) const;
+  void load_tls();
+  void reload_tls();
+  void reload_models();
 
   Options options_;
   store::Store& store_;
+  std::unique_ptr<TlsContextHolder> tls_;  // with --tls-cert only
+  ModelCatalog models_;
+  ModelSource model_source_;
   StateCache cache_;
   Router router_;
   Gauges gauges_;
@@ -77,6 +102,10 @@ class Server {
   std::unique_ptr<AdminListener> admin_;  // after workers_: its acceptor goes before their io_contexts
   std::uint16_t port_ = 0;
   bool stopped_ = false;
+  // Made at start, before the "listening" line: a SIGHUP sent as soon as the server says it
+  // listens is a reload, never the default action (the end of the process).
+  boost::asio::io_context signals_ioc_{1};
+  std::unique_ptr<boost::asio::signal_set> signals_;
 };
 
 }  // namespace bouncer::server

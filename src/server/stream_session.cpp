@@ -86,9 +86,9 @@ std::string ascii_json(std::string_view json) {
   return out;
 }
 
-StreamSession::StreamSession(net::ip::tcp::socket socket, const net::ip::tcp::endpoint& peer, Request request,
+StreamSession::StreamSession(relay::ClientWebSocket ws, const net::ip::tcp::endpoint& peer, Request request,
                              DoorContext& door)
-    : ws_(std::move(socket)),
+    : ws_(std::move(ws)),
       request_(std::move(request)),
       door_(door),
       client_address_(peer.address().to_string()),
@@ -104,7 +104,7 @@ StreamSession::~StreamSession() {
 }
 
 void StreamSession::run() {
-  beast::get_lowest_layer(ws_).expires_never();
+  ws_.tcp().expires_never();
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = door_.options.handshake_timeout;
   timeouts.idle_timeout = door_.options.session_idle_timeout;
@@ -192,7 +192,8 @@ Refusal StreamSession::admit() {
   const auto state = door_.cache.current();
   if (const auto r = authenticate(credential, *state); r != Refusal::none) return r;
 
-  route_ = door_.options.find_model(model_);
+  models_ = door_.models.current();
+  route_ = models_->find(model_);
   if (const auto r = policy::check_scope(grant_, model_, route_ != nullptr, origin_); r != Refusal::none) return r;
 
   switch (door_.registry.reserve(session_id_, grant_.key_id, model_, door_.options.max_sessions_per_key,
@@ -232,8 +233,7 @@ void StreamSession::refuse(Refusal refusal) {
   ws_.async_accept(request_, [self = shared_from_this(), refusal, reason](beast::error_code ec) {
     if (ec) return;  // the client left during the handshake: nobody to tell
     auto frame = std::make_shared<std::string>(policy::error_frame(refusal));
-    self->ws_.text(true);
-    self->ws_.async_write(net::buffer(*frame), [self, frame, reason](beast::error_code write_ec, std::size_t) {
+    self->ws_.async_write(true, net::buffer(*frame), [self, frame, reason](beast::error_code write_ec, std::size_t) {
       if (write_ec) return;
       self->ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(reason.code), reason.message), [self](beast::error_code) {});
     });
@@ -329,10 +329,7 @@ void StreamSession::connect_upstream_with(const std::optional<std::string>& meta
   relay::ConnectOptions options;
   options.timeout = door_.options.upstream_connect_timeout;
   options.max_message_bytes = door_.options.max_message_bytes;
-  if (url->tls) {
-    const auto it = door_.tls_by_model.find(model_);
-    if (it != door_.tls_by_model.end()) options.tls = it->second;
-  }
+  if (url->tls) options.tls = models_->tls_of(model_);
   // The upstream runs on this session's executor: the pump needs no strand.
   relay::async_connect(ws_.get_executor(), *url, upstream_headers(metadata_json), options,
                        [self = shared_from_this()](std::error_code ec, std::shared_ptr<relay::Upstream> upstream) {

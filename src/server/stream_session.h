@@ -9,6 +9,7 @@
 #include "policy/admission.h"
 #include "relay/pump.h"
 #include "server/gauges.h"
+#include "server/model_table.h"
 #include "server/options.h"
 #include "server/responses.h"
 #include "server/sessions.h"
@@ -16,11 +17,9 @@
 #include "server/token_cache.h"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,7 +34,7 @@ struct DoorContext {
   SessionRegistry& registry;
   Gauges& gauges;
   TokenCache& token_cache;
-  std::map<std::string, std::shared_ptr<boost::asio::ssl::context>> tls_by_model;  // wss:// models
+  const ModelCatalog& models;  // swapped by a reload
   // Set once the server has stopped its threads: sessions destroyed after that (with the I/O
   // contexts, possibly after the store) leave their leases to run out instead.
   std::atomic<bool> store_closed{false};
@@ -43,7 +42,8 @@ struct DoorContext {
 
 class StreamSession : public LiveSession, public std::enable_shared_from_this<StreamSession> {
  public:
-  StreamSession(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer, Request request,
+  // `ws`: the client's connection (ws:// or wss://), its upgrade request read, not answered.
+  StreamSession(relay::ClientWebSocket ws, const boost::asio::ip::tcp::endpoint& peer, Request request,
                 DoorContext& door);
   ~StreamSession() override;
 
@@ -70,7 +70,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   relay::Headers upstream_headers(const std::optional<std::string>& metadata_json) const;
   void set_accept_decorator();
 
-  relay::ClientStream ws_;
+  relay::ClientWebSocket ws_;
   Request request_;
   DoorContext& door_;
   std::string client_address_;
@@ -79,7 +79,10 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   std::string offered_protocol_;  // a subprotocol the client offered that is not the credential
   std::optional<std::string> origin_;
   policy::Grant grant_;
-  const ModelRoute* route_ = nullptr;
+  // The model table this session was admitted under: a reload that changes or removes the
+  // model leaves this session as it started.
+  std::shared_ptr<const ModelTable> models_;
+  const ModelRoute* route_ = nullptr;  // in models_
   std::unique_ptr<SessionRegistry::Ticket> ticket_;
   bool lease_asked_ = false;  // a place was asked of the shared store: released at the end
   std::shared_ptr<relay::Pump> pump_;

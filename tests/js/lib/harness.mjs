@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -204,8 +205,9 @@ export async function listKeys(dataDir) {
 // Servers.
 
 export class Server {
-  constructor({ args, env, dataDir, tempRoot }) {
+  constructor({ args, env, dataDir, tempRoot, tls }) {
     this.args = args;
+    this.tls = tls; // {ca}: the server speaks TLS and `ca` (PEM) verifies it
     this.dataDir = dataDir;
     this.tempRoot = tempRoot; // removed by cleanup() when the harness made the data dir
     this.stdout = '';
@@ -235,7 +237,7 @@ export class Server {
   }
 
   get base() {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   // The admin listener (/metrics, /healthz, /readyz); undefined when it is off.
@@ -276,7 +278,7 @@ export class Server {
     await waitFor(
       async () => {
         if (this.exit) throw new Error(`server exited: ${JSON.stringify(this.exit)}\n${this.logs()}`);
-        const r = await request(this.base, { path: '/healthz', timeoutMs: 2000 });
+        const r = await request(this.base, { path: '/healthz', timeoutMs: 2000, ca: this.tls?.ca });
         return r.status === 200;
       },
       { timeoutMs: START_TIMEOUT_MS, intervalMs: 50, what: `GET ${this.base}/healthz` },
@@ -324,6 +326,8 @@ export class Server {
 //              or null to pass no --admin-listen at all
 //   args, env  extra flags / BOUNCER_* variables
 //   wait       false: do not wait for readiness (tests of refusals to start)
+//   tls        {ca}: the server is started with TLS (its flags in args/env); readiness and
+//              server.base use https://, verified with the PEM `ca`
 export async function startServer({
   t,
   dataDir,
@@ -333,6 +337,7 @@ export async function startServer({
   args = [],
   env = {},
   wait = true,
+  tls,
 } = {}) {
   const tempRoot = dataDir ? undefined : tempDir();
   const dir = dataDir ?? path.join(tempRoot, 'data');
@@ -340,7 +345,7 @@ export async function startServer({
   if (listen) argv.push('--listen', `127.0.0.1:${port}`);
   if (admin !== null) argv.push('--admin-listen', admin);
   argv.push(...args);
-  const server = new Server({ args: argv, env, dataDir: dir, tempRoot });
+  const server = new Server({ args: argv, env, dataDir: dir, tempRoot, tls });
   if (t) t.after(() => server.cleanup());
   if (wait) {
     try {
@@ -356,9 +361,10 @@ export async function startServer({
 // ---------------------------------------------------------------------------------------------
 // HTTP.
 
-// One HTTP request with node:http; resolves {status, headers, text, json} (json undefined when
-// the body is not JSON). `body` is sent as is (string/Buffer) or JSON-encoded (object).
-export function request(base, { method = 'GET', path: p = '/', headers = {}, body, agent, timeoutMs = 15_000 } = {}) {
+// One HTTP request with node:http (node:https for an https:// base, trusting the PEM `ca`);
+// resolves {status, headers, text, json} (json undefined when the body is not JSON). `body` is
+// sent as is (string/Buffer) or JSON-encoded (object).
+export function request(base, { method = 'GET', path: p = '/', headers = {}, body, agent, ca, timeoutMs = 15_000 } = {}) {
   return new Promise((resolve, reject) => {
     const url = new URL(p, base);
     let payload;
@@ -370,8 +376,10 @@ export function request(base, { method = 'GET', path: p = '/', headers = {}, bod
       }
       h['Content-Length'] = Buffer.byteLength(payload);
     }
-    const req = http.request(
-      { host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: h, agent: agent ?? false },
+    const client = url.protocol === 'https:' ? https : http;
+    const tlsOptions = url.protocol === 'https:' ? { ca } : {};
+    const req = client.request(
+      { host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: h, agent: agent ?? false, ...tlsOptions },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -396,18 +404,18 @@ export function request(base, { method = 'GET', path: p = '/', headers = {}, bod
 }
 
 // POST /v1/client/tokens with `key` in X-API-KEY (or as given in `headers`).
-export function mint(base, key, body, { headers = {}, agent, timeoutMs } = {}) {
+export function mint(base, key, body, { headers = {}, agent, ca, timeoutMs } = {}) {
   const h = key === undefined ? { ...headers } : { 'X-API-KEY': key, ...headers };
-  return request(base, { method: 'POST', path: '/v1/client/tokens', headers: h, body, agent, timeoutMs });
+  return request(base, { method: 'POST', path: '/v1/client/tokens', headers: h, body, agent, ca, timeoutMs });
 }
 
 // POST /v1/client/urls (a signed WebSocket URL bound to one model) with `key` in X-API-KEY.
-export function mintUrl(base, key, body, { headers = {}, agent, timeoutMs } = {}) {
+export function mintUrl(base, key, body, { headers = {}, agent, ca, timeoutMs } = {}) {
   const h = key === undefined ? { ...headers } : { 'X-API-KEY': key, ...headers };
-  return request(base, { method: 'POST', path: '/v1/client/urls', headers: h, body, agent, timeoutMs });
+  return request(base, { method: 'POST', path: '/v1/client/urls', headers: h, body, agent, ca, timeoutMs });
 }
 
-// The ws:// form of an http:// base: where /v1/stream is opened.
+// The ws:// form of an http:// base (wss:// of https://): where /v1/stream is opened.
 export function wsBase(base) {
   return base.replace(/^http/, 'ws');
 }
