@@ -1,7 +1,13 @@
 // One HTTP/1.1 connection: read a request (bounded header and body), route it, write the
 // answer, repeat while keep-alive. The session owns itself through shared_from_this().
+//
+// Deadlines, each absolute (bytes trickling in never extend them): a new connection's first
+// byte within first_byte_timeout; a request's headers within header_timeout of its first byte;
+// the whole request within read_timeout of its first byte; a kept-alive connection's next
+// request begins within read_timeout.
 #pragma once
 
+#include "server/address_limits.h"
 #include "server/gauges.h"
 #include "server/options.h"
 #include "server/routes.h"
@@ -20,14 +26,19 @@ namespace bouncer::server {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
+  // `slot`: the connection's place under its address's limits; it stops counting as opening
+  // once the first request's headers are read (for an upgrade: once the door has decided).
   HttpSession(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer, const Options& options,
-              Router& router, Gauges& gauges, DoorContext& door);
+              Router& router, Gauges& gauges, DoorContext& door, AddressLimits::Slot slot = {});
   ~HttpSession();
 
   void run();
 
  private:
   void do_read();
+  void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
+  void read_header();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void do_write(Response response);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
@@ -43,6 +54,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Gauges& gauges_;
   DoorContext& door_;
   boost::asio::ip::tcp::endpoint peer_;
+  AddressLimits::Slot slot_;
+  bool first_request_ = true;
+  std::chrono::steady_clock::time_point request_started_;  // the current request's first byte
 };
 
 }  // namespace bouncer::server

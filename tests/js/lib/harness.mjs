@@ -204,14 +204,17 @@ export async function listKeys(dataDir) {
 // Servers.
 
 export class Server {
-  constructor({ args, env, dataDir, tempRoot }) {
+  // `wrapper`: a command that runs the server in its place by exec (e.g. ['prlimit',
+  // '--nofile=256:256', '--']), so the process and its pid stay the server's.
+  constructor({ args, env, dataDir, tempRoot, wrapper = [] }) {
     this.args = args;
     this.dataDir = dataDir;
     this.tempRoot = tempRoot; // removed by cleanup() when the harness made the data dir
     this.stdout = '';
     this.stderr = '';
     this.exit = null; // {code, signal} once exited
-    this.child = spawn(BOUNCER_BIN, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...argv] = [...wrapper, BOUNCER_BIN, ...args];
+    this.child = spawn(command, argv, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(this.child);
     this.child.stdout.setEncoding('utf8').on('data', (d) => (this.stdout += d));
     this.child.stderr.setEncoding('utf8').on('data', (d) => (this.stderr += d));
@@ -313,13 +316,14 @@ export class Server {
 //   listen     false: pass no --listen at all (config precedence tests)
 //   args, env  extra flags / BOUNCER_* variables
 //   wait       false: do not wait for readiness (tests of refusals to start)
-export async function startServer({ t, dataDir, port = 0, listen = true, args = [], env = {}, wait = true } = {}) {
+//   wrapper    a command that execs the server (see Server), e.g. prlimit for a low open-file limit
+export async function startServer({ t, dataDir, port = 0, listen = true, args = [], env = {}, wait = true, wrapper } = {}) {
   const tempRoot = dataDir ? undefined : tempDir();
   const dir = dataDir ?? path.join(tempRoot, 'data');
   const argv = ['serve', '--data-dir', dir];
   if (listen) argv.push('--listen', `127.0.0.1:${port}`);
   argv.push(...args);
-  const server = new Server({ args: argv, env, dataDir: dir, tempRoot });
+  const server = new Server({ args: argv, env, dataDir: dir, tempRoot, wrapper });
   if (t) t.after(() => server.cleanup());
   if (wait) {
     try {
