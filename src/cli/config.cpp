@@ -220,7 +220,33 @@ void OptionBinder::add_serve_options() {
   bind("--max-body-bytes", config_.max_body_bytes, "Largest request body accepted (413 above)")->capture_default_str();
   bind("--max-header-bytes", config_.max_header_bytes, "Largest request header block accepted (431 above)")
       ->capture_default_str();
-  bind("--max-connections", config_.max_connections, "Open client connections at most")->capture_default_str();
+  bind("--max-connections", config_.max_connections,
+       "Open client connections at most (lowered at start to what the open-file limit allows)")
+      ->capture_default_str();
+  bind("--max-connections-per-ip", config_.max_connections_per_ip,
+       "Open connections from one client address at most (0 = no cap); above, closed at once")
+      ->capture_default_str();
+  bind("--max-handshakes-per-ip", config_.max_handshakes_per_ip,
+       "Connections from one client address whose request headers (or WebSocket admission) are not complete yet, "
+       "at most (0 = no cap); above, closed at once")
+      ->capture_default_str();
+  bind("--first-byte-timeout-seconds", config_.first_byte_timeout_seconds,
+       "A new connection that sends nothing this long is closed")
+      ->capture_default_str();
+  bind("--header-timeout-seconds", config_.header_timeout_seconds,
+       "A request's headers must be complete this long after its first byte, however slowly they come; else the "
+       "connection is closed")
+      ->capture_default_str();
+  bind("--max-invalid-credentials-per-ip", config_.max_invalid_credentials_per_ip,
+       "Upgrades refused as 'Invalid API key' from one client address within --invalid-credentials-window-seconds "
+       "before the address is penalised (0 = never)")
+      ->capture_default_str();
+  bind("--invalid-credentials-window-seconds", config_.invalid_credentials_window_seconds,
+       "The window --max-invalid-credentials-per-ip counts in")
+      ->capture_default_str();
+  bind("--invalid-credentials-penalty-seconds", config_.invalid_credentials_penalty_seconds,
+       "How long a penalised address's upgrades are refused (1013) before any credential check")
+      ->capture_default_str();
   bind("--max-sessions-per-key", config_.max_sessions_per_key,
        "Concurrent WebSocket sessions per permanent key (0 = no cap); excess refused with 1013")
       ->capture_default_str();
@@ -257,6 +283,10 @@ void OptionBinder::finish() {
                                                 "tls_cert", "tls_key",
                                                 "threads", "leeway_seconds", "mint_rate_per_key", "mint_burst",
                                                 "max_body_bytes", "max_header_bytes", "max_connections", "max_sessions_per_key",
+                                                "max_connections_per_ip", "max_handshakes_per_ip",
+                                                "first_byte_timeout_seconds", "header_timeout_seconds",
+                                                "max_invalid_credentials_per_ip", "invalid_credentials_window_seconds",
+                                                "invalid_credentials_penalty_seconds",
                                                 "max_message_bytes", "session_idle_timeout_seconds",
                                                 "upstream_connect_timeout_seconds", "store_staleness_seconds",
                                                 "session_lease_seconds", "models"};
@@ -309,6 +339,26 @@ server::Options to_server_options(const Config& config) {
   o.max_header_bytes = config.max_header_bytes;
   if (config.max_connections < 1) throw std::runtime_error("--max-connections must be at least 1");
   o.max_connections = config.max_connections;
+  o.max_connections_per_ip = config.max_connections_per_ip;
+  o.max_handshakes_per_ip = config.max_handshakes_per_ip;
+  if (config.first_byte_timeout_seconds < 1 || config.first_byte_timeout_seconds > 300) {
+    throw std::runtime_error("--first-byte-timeout-seconds must be between 1 and 300");
+  }
+  o.first_byte_timeout = std::chrono::seconds(config.first_byte_timeout_seconds);
+  // The whole request has read_timeout from its first byte: its headers cannot have longer.
+  if (config.header_timeout_seconds < 1 || config.header_timeout_seconds > o.read_timeout.count()) {
+    throw std::runtime_error("--header-timeout-seconds must be between 1 and " + std::to_string(o.read_timeout.count()));
+  }
+  o.header_timeout = std::chrono::seconds(config.header_timeout_seconds);
+  o.max_invalid_credentials_per_ip = config.max_invalid_credentials_per_ip;
+  if (config.invalid_credentials_window_seconds < 1 || config.invalid_credentials_window_seconds > 3600) {
+    throw std::runtime_error("--invalid-credentials-window-seconds must be between 1 and 3600");
+  }
+  o.invalid_credentials_window = std::chrono::seconds(config.invalid_credentials_window_seconds);
+  if (config.invalid_credentials_penalty_seconds < 1 || config.invalid_credentials_penalty_seconds > 3600) {
+    throw std::runtime_error("--invalid-credentials-penalty-seconds must be between 1 and 3600");
+  }
+  o.invalid_credentials_penalty = std::chrono::seconds(config.invalid_credentials_penalty_seconds);
   o.data_dir.root = config.data_dir;
   o.models = model_routes(config.models);
   o.max_sessions_per_key = config.max_sessions_per_key;

@@ -43,6 +43,13 @@ struct Config {
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_connections = 10000;
+  std::size_t max_connections_per_ip = 256;
+  std::size_t max_handshakes_per_ip = 32;
+  std::int64_t first_byte_timeout_seconds = 10;
+  std::int64_t header_timeout_seconds = 10;
+  std::size_t max_invalid_credentials_per_ip = 30;
+  std::int64_t invalid_credentials_window_seconds = 10;
+  std::int64_t invalid_credentials_penalty_seconds = 30;
   std::size_t max_sessions_per_key = 1000;
   std::size_t max_message_bytes = 1 << 20;
   std::int64_t session_idle_timeout_seconds = 60;

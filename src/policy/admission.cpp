@@ -17,6 +17,7 @@ CloseReason close_reason(Refusal refusal) {
     case Refusal::upstream_unavailable: return {1011, "Upstream unavailable"};
     case Refusal::shutting_down: return {1001, "Server shutting down"};
     case Refusal::store_unavailable: return {1013, "Service unavailable, try again later"};
+    case Refusal::address_penalised: return {1013, "Too many invalid credentials, try again later"};
   }
   return {1011, "Internal error"};
 }
@@ -34,6 +35,7 @@ std::string_view counter_name(Refusal refusal) {
     case Refusal::upstream_unavailable: return "refused_upstream_unavailable";
     case Refusal::shutting_down: return "refused_shutting_down";
     case Refusal::store_unavailable: return "refused_store_unavailable";
+    case Refusal::address_penalised: return "refused_address_penalised";
   }
   return "refused_other";
 }

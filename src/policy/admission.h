@@ -24,6 +24,7 @@ enum class Refusal {
   upstream_unavailable,
   shutting_down,
   store_unavailable,   // the store has not been read for longer than the staleness window
+  address_penalised,   // the client's address sent too many invalid credentials lately
 };
 
 struct CloseReason {
@@ -32,8 +33,8 @@ struct CloseReason {
 };
 
 // 1008 for the permanent refusals (their messages say "not allowed", "Invalid API key" …
-// so clients stop retrying), 1013 for capacity and for a store out of reach past the
-// staleness window (both: try again later), 1011 for upstream trouble, 1001 while the
+// so clients stop retrying), 1013 for capacity, for a store out of reach past the
+// staleness window and for an address serving a penalty (all: try again later), 1011 for upstream trouble, 1001 while the
 // server shuts down.
 CloseReason close_reason(Refusal refusal);
 std::string_view counter_name(Refusal refusal);

@@ -49,12 +49,26 @@ class HandshakeFailureLog {
 
 HandshakeFailureLog handshake_failure_log;
 
+// The first read of a request waits for its first byte: a small buffer, so that idle
+// connections hold little memory.
+constexpr std::size_t kFirstRead = 512;
+
+bool is_door_upgrade(const http::request_parser<http::string_body>& parser) {
+  return websocket::is_upgrade(parser.get()) && path_of(parser.get().target()) == "/v1/stream";
+}
+
 }  // namespace
 
 HttpSession::HttpSession(net::ip::tcp::socket socket, net::ip::tcp::endpoint peer, const Options& options,
                          RequestHandler& router, Gauges& gauges, DoorContext* door,
-                         std::shared_ptr<net::ssl::context> tls)
-    : stream_(std::move(socket), std::move(tls)), options_(options), router_(router), gauges_(gauges), door_(door), peer_(peer) {
+                         std::shared_ptr<net::ssl::context> tls, AddressLimits::Slot slot)
+    : stream_(std::move(socket), std::move(tls)),
+      options_(options),
+      router_(router),
+      gauges_(gauges),
+      door_(door),
+      peer_(peer),
+      slot_(std::move(slot)) {
   ++gauges_.connections;
 }
 
@@ -87,10 +101,42 @@ void HttpSession::do_read() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
   parser_->body_limit(options_.mint_limits.max_body_bytes);
-  stream_.tcp().expires_after(options_.read_timeout);
+  if (buffer_.size() > 0) return read_header();  // the next request is already here (pipelined)
+  stream_.tcp().expires_after(first_request_ ? options_.first_byte_timeout : options_.read_timeout);
+  stream_.visit([&](auto& stream) {
+    stream.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->on_first_bytes(ec, n);
+    });
+  });
+}
+
+void HttpSession::on_first_bytes(beast::error_code ec, std::size_t bytes) {
+  if (ec) return do_close();  // timed out, or the client left: nothing to answer
+  buffer_.commit(bytes);
+  read_header();
+}
+
+void HttpSession::read_header() {
+  first_request_ = false;
+  request_started_ = std::chrono::steady_clock::now();
+  // One deadline for the whole header block, however slowly its bytes come (slowloris).
+  stream_.tcp().expires_after(options_.header_timeout);
+  stream_.visit([&](auto& stream) {
+    http::async_read_header(stream, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_header(ec, n); });
+  });
+}
+
+void HttpSession::on_header(beast::error_code ec, std::size_t bytes) {
+  if (ec) return on_read(ec, bytes);
+  // An upgrade to the door is still opening until the door has decided on it.
+  if (!door_ || !is_door_upgrade(*parser_)) slot_.finish_handshake();
+  // The body, and the answer's write, have what is left of the request's read_timeout.
+  stream_.tcp().expires_at(request_started_ + options_.read_timeout);
+  if (parser_->is_done()) return on_read(ec, bytes);
   stream_.visit([&](auto& stream) {
     http::async_read(stream, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+                     [self = shared_from_this()](beast::error_code body_ec, std::size_t n) { self->on_read(body_ec, n); });
   });
 }
 
@@ -116,9 +162,11 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     return reply_and_close({400, "invalid_request_error", "bad_http_request", "Malformed HTTP request", {}});
   }
 
-  if (door_ && websocket::is_upgrade(parser_->get()) && path_of(parser_->get().target()) == "/v1/stream") {
+  if (door_ && is_door_upgrade(*parser_)) {
     // From here on the connection belongs to the door; this HTTP session ends.
-    std::make_shared<StreamSession>(std::move(stream_).release_websocket(), peer_, parser_->release(), *door_)->run();
+    std::make_shared<StreamSession>(std::move(stream_).release_websocket(), peer_, parser_->release(), *door_,
+                                    std::move(slot_))
+        ->run();
     return;
   }
 

@@ -3,8 +3,14 @@
 // itself through shared_from_this().
 // The public listener and the admin listener both serve through it, each with its own router;
 // only the public one has a door (WebSocket upgrades to /v1/stream).
+//
+// Deadlines, each absolute (bytes trickling in never extend them): a new connection's first
+// byte within first_byte_timeout; a request's headers within header_timeout of its first byte;
+// the whole request within read_timeout of its first byte; a kept-alive connection's next
+// request begins within read_timeout.
 #pragma once
 
+#include "server/address_limits.h"
 #include "server/connection_stream.h"
 #include "server/gauges.h"
 #include "server/options.h"
@@ -26,9 +32,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   // `door`: nullptr on a listener without one (the upgrade is then routed like any request).
   // `tls`: the listener's TLS context when it has TLS, else null.
+  // `slot`: the connection's place under its address's limits; it stops counting as opening
+  // once the first request's headers are read (for an upgrade: once the door has decided).
   HttpSession(boost::asio::ip::tcp::socket socket, boost::asio::ip::tcp::endpoint peer, const Options& options,
               RequestHandler& router, Gauges& gauges, DoorContext* door,
-              std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
+              std::shared_ptr<boost::asio::ssl::context> tls = nullptr, AddressLimits::Slot slot = {});
   ~HttpSession();
 
   void run();
@@ -37,6 +45,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void do_handshake();
   void on_handshake(boost::beast::error_code ec);
   void do_read();
+  void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
+  void read_header();
+  void on_header(boost::beast::error_code ec, std::size_t bytes);
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void do_write(Response response);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
@@ -52,6 +63,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Gauges& gauges_;
   DoorContext* door_;
   boost::asio::ip::tcp::endpoint peer_;
+  AddressLimits::Slot slot_;
+  bool first_request_ = true;
+  std::chrono::steady_clock::time_point request_started_;  // the current request's first byte
 };
 
 }  // namespace bouncer::server

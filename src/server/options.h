@@ -45,8 +45,17 @@ struct Options {
   std::int64_t leeway_seconds = 30;  // clock skew allowed on exp / iat
   policy::MintLimits mint_limits;
   std::size_t max_header_bytes = 8 * 1024;
-  std::size_t max_connections = 10000;
-  std::chrono::seconds read_timeout{30};
+  std::size_t max_connections = 10000;  // lowered at start to what the open-file limit allows
+  std::chrono::seconds read_timeout{30};  // one whole request, from its first byte; keep-alive idle
+  std::chrono::seconds first_byte_timeout{10};  // a new connection's first byte
+  std::chrono::seconds header_timeout{10};      // a request's headers, from its first byte
+
+  // Per client address (0 = no cap / never penalised).
+  std::size_t max_connections_per_ip = 256;
+  std::size_t max_handshakes_per_ip = 32;  // connections whose request headers or admission are not done
+  std::size_t max_invalid_credentials_per_ip = 30;  // within the window, then a penalty
+  std::chrono::seconds invalid_credentials_window{10};
+  std::chrono::seconds invalid_credentials_penalty{30};
 
   double mint_rate_per_key = 0;  // mints per second per permanent key; 0 = unlimited
   double mint_burst = 0;         // bucket size; 0 = same as the rate (at least 1)

@@ -48,6 +48,16 @@ void log_certificate(std::string_view event, const TlsFiles& files, const Certif
   }
 }
 
+AddressLimitsOptions address_limits_of(const Options& o) {
+  AddressLimitsOptions a;
+  a.max_connections = o.max_connections_per_ip;
+  a.max_handshakes = o.max_handshakes_per_ip;
+  a.max_invalid_credentials = o.max_invalid_credentials_per_ip;
+  a.invalid_credentials_window = o.invalid_credentials_window;
+  a.penalty = o.invalid_credentials_penalty;
+  return a;
+}
+
 }  // namespace
 
 Server::Server(Options options, store::Store& store)
@@ -57,7 +67,13 @@ Server::Server(Options options, store::Store& store)
       cache_(store_, options_.data_dir, options_.state_poll_interval),
       router_(options_, cache_, store_, registry_, models_),
       admin_router_(options_, cache_, registry_, gauges_),
+      address_limits_(address_limits_of(options_)),
+      connection_refusals_("connection_refused",
+                           {"max_connections", "descriptors", "connections_per_ip", "handshakes_per_ip", "addresses_tracked"}),
+      door_refusals_("sessions_refused", {"address_penalised", "penalty_started", "descriptors"}),
       door_{options_, cache_, store_, registry_, gauges_, token_cache_, models_} {
+  door_.address_limits = &address_limits_;
+  door_.refusals = &door_refusals_;
   cache_.on_end_sessions([this](const std::string& key_id) {
     const auto ended = registry_.end_sessions_of_key(key_id, 1008, "Token revoked",
                                                      policy::error_frame(policy::Refusal::token_revoked));
@@ -103,24 +119,73 @@ void Server::do_accept(Worker& worker) {
   // The peer's address comes with the accept: no getpeername() per connection.
   worker.acceptor->async_accept(worker.ioc, worker.peer, [this, &worker](boost::system::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
-    if (!ec) {
-      if (gauges_.connections >= options_.max_connections) {
-        // Over the limit: closing at once is kinder to the process than queueing forever.
-        log::warn("connection_refused", {{"reason", "max_connections"}, {"limit", options_.max_connections}});
-      } else {
-        // Answers and relayed frames are small and latency-bound: never wait for Nagle.
-        boost::system::error_code ignored;
-        socket.set_option(tcp::no_delay(true), ignored);
-        // A TLS connection takes the context current now and keeps it: a reload changes what
-        // the next connections get, never a live one.
-        auto tls = tls_ ? tls_->current()->context : nullptr;
-        std::make_shared<HttpSession>(std::move(socket), worker.peer, options_, router_, gauges_, &door_, std::move(tls))
-            ->run();
-      }
-    } else {
-      log::warn("accept_failed", {{"error", ec.message()}});
+    if (ec) {
+      // Never retry at once (EMFILE would spin): pause, shedding the backlog if out of descriptors.
+      return worker.backoff->failed(ec, [this, &worker] { do_accept(worker); });
     }
+    worker.backoff->succeeded();
+    take_connection(std::move(socket), worker.peer);
     do_accept(worker);
+  });
+}
+
+// Over a limit, the connection is closed at once: kinder to the process than queueing forever.
+void Server::take_connection(tcp::socket socket, const tcp::endpoint& peer) {
+  auto address = address_key(peer.address());
+  if (gauges_.connections >= options_.max_connections) return connection_refusals_.note("max_connections", address);
+  if (gauges_.connections + gauges_.upstream_descriptors >= descriptor_budget_) {
+    return connection_refusals_.note("descriptors", address);
+  }
+  AddressLimits::Slot slot;
+  if (const auto verdict = address_limits_.open(std::move(address), slot); verdict != AddressLimits::Verdict::admitted) {
+    return connection_refusals_.note(to_string(verdict), slot.address());
+  }
+  // Answers and relayed frames are small and latency-bound: never wait for Nagle.
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  // A TLS connection takes the context current now and keeps it: a reload changes what the
+  // next connections get, never a live one.
+  auto tls = tls_ ? tls_->current()->context : nullptr;
+  std::make_shared<HttpSession>(std::move(socket), peer, options_, router_, gauges_, &door_, std::move(tls),
+                                std::move(slot))
+      ->run();
+}
+
+// Client load may hold the open-file limit minus what is open now and a reserve: more
+// connections than that could only end in EMFILE for the store, the state poll and accept().
+void Server::fit_connections_to_descriptors(const DescriptorLimit& limit) {
+  const auto open = open_descriptors();
+  descriptor_budget_ = client_descriptor_budget(limit.soft, open);
+  if (descriptor_budget_ < 16) {
+    throw std::runtime_error("the open-file limit (" + std::to_string(limit.soft) + ", hard " + std::to_string(limit.hard) +
+                             ") leaves almost no descriptors for clients: " + std::to_string(open) + " are open and " +
+                             std::to_string(kReservedDescriptors) + " are kept in reserve; raise it (ulimit -n, LimitNOFILE=)");
+  }
+  door_.descriptor_budget = descriptor_budget_;
+  const auto configured = options_.max_connections;
+  options_.max_connections = std::min(configured, descriptor_budget_);
+  log::info("descriptor_limit", {{"soft_at_start", limit.soft_before},
+                                 {"soft", limit.soft},
+                                 {"hard", limit.hard},
+                                 {"open", open},
+                                 {"reserved", kReservedDescriptors},
+                                 {"for_clients", descriptor_budget_},
+                                 {"max_connections", options_.max_connections}});
+  if (options_.max_connections < configured) {
+    log::warn("max_connections_lowered", {{"configured", configured},
+                                          {"max_connections", options_.max_connections},
+                                          {"why", "open-file limit"}});
+  }
+}
+
+// Counts of refusals still unwritten are written within a second, also after a flood ends.
+void Server::schedule_refusal_flush() {
+  refusal_flush_->expires_after(std::chrono::seconds(1));
+  refusal_flush_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    connection_refusals_.flush();
+    door_refusals_.flush();
+    schedule_refusal_flush();
   });
 }
 
@@ -215,6 +280,7 @@ void Server::reload() {
 
 void Server::start() {
   load_tls();  // first: a bad certificate or key stops the start before anything else
+  const auto descriptor_limit = raise_descriptor_limit();
   cache_.start();
   if (auto* leases = store_.session_leases()) {
     lease_keeper_ = std::make_unique<LeaseKeeper>(*leases, registry_);
@@ -229,6 +295,7 @@ void Server::start() {
   for (unsigned i = 0; i < threads; ++i) {
     auto worker = std::make_unique<Worker>();
     open_acceptor(*worker, endpoint, i == 0);
+    worker->backoff = std::make_unique<AcceptBackoff>(*worker->acceptor);
     // With port 0 the first acceptor picks the port; the others join it.
     endpoint.port(worker->acceptor->local_endpoint().port());
     workers_.push_back(std::move(worker));
@@ -239,6 +306,9 @@ void Server::start() {
   if (options_.public_url.empty()) {
     options_.public_url = (tls_ ? "https://" : "http://") + options_.host + ":" + std::to_string(port_);
   }
+  fit_connections_to_descriptors(descriptor_limit);
+  refusal_flush_ = std::make_unique<net::steady_timer>(workers_.front()->ioc);
+  schedule_refusal_flush();
   signals_ = std::make_unique<net::signal_set>(signals_ioc_, SIGINT, SIGTERM, SIGHUP);
   if (admin_) admin_->start();
   for (auto& w : workers_) {
@@ -278,10 +348,14 @@ void Server::shutdown() {
   for (auto& w : workers_) {
     net::post(w->ioc, [&w] {
       boost::system::error_code ignored;
+      if (w->backoff) w->backoff->stop();
       if (w->acceptor) w->acceptor->close(ignored);
     });
   }
   if (admin_) admin_->close();
+  if (refusal_flush_) {
+    net::post(workers_.front()->ioc, [this] { refusal_flush_->cancel(); });
+  }
   const auto told = registry_.close_and_end_all(1001, "Server shutting down");
   if (told > 0) log::info("sessions_told_to_end", {{"sessions", told}});
   const auto deadline = std::chrono::steady_clock::now() + options_.shutdown_grace;

@@ -5,14 +5,18 @@
 #pragma once
 
 #include "models/builtin.h"
+#include "server/accept_backoff.h"
+#include "server/address_limits.h"
 #include "server/admin_listener.h"
 #include "server/admin_routes.h"
+#include "server/descriptors.h"
 #include "server/http_session.h"
 #include "server/leases.h"
 #include "server/model_table.h"
 #include "server/sessions.h"
 #include "server/stream_session.h"
 #include "server/options.h"
+#include "server/refusal_log.h"
 #include "server/routes.h"
 #include "server/state.h"
 #include "server/tls.h"
@@ -20,6 +24,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <functional>
 #include <memory>
@@ -68,12 +73,18 @@ class Server {
   struct Worker {
     boost::asio::io_context ioc{1};
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    std::unique_ptr<AcceptBackoff> backoff;
     boost::asio::ip::tcp::endpoint peer;  // filled by each accept
     std::thread thread;
   };
 
   void open_acceptor(Worker& worker, const boost::asio::ip::tcp::endpoint& endpoint, bool first);
   void do_accept(Worker& worker);
+  // Hands an accepted connection to an HTTP session, or closes it at once when a limit is
+  // reached (logged through connection_refusals_).
+  void take_connection(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer);
+  void fit_connections_to_descriptors(const DescriptorLimit& limit);
+  void schedule_refusal_flush();
   void start_builtin_models();
   void open_admin_listener(const boost::asio::ip::tcp::endpoint& public_endpoint);
   std::vector<ModelRoute> with_builtin_upstreams(std::vector<ModelRoute> routes) const;
@@ -96,10 +107,15 @@ class Server {
   SessionRegistry registry_;
   std::unique_ptr<LeaseKeeper> lease_keeper_;  // with a shared store only
   TokenCache token_cache_;
+  AddressLimits address_limits_;
+  RefusalLog connection_refusals_;  // connections closed at accept
+  RefusalLog door_refusals_;        // upgrades refused in floods, penalties started
   DoorContext door_;
   std::unique_ptr<models::BuiltinModels> builtin_models_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminListener> admin_;  // after workers_: its acceptor goes before their io_contexts
+  std::unique_ptr<boost::asio::steady_timer> refusal_flush_;  // on the first worker
+  std::size_t descriptor_budget_ = 0;  // descriptors client connections and their upstreams may hold
   std::uint16_t port_ = 0;
   bool stopped_ = false;
   // Made at start, before the "listening" line: a SIGHUP sent as soon as the server says it

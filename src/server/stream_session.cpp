@@ -87,10 +87,11 @@ std::string ascii_json(std::string_view json) {
 }
 
 StreamSession::StreamSession(relay::ClientWebSocket ws, const net::ip::tcp::endpoint& peer, Request request,
-                             DoorContext& door)
+                             DoorContext& door, AddressLimits::Slot slot)
     : ws_(std::move(ws)),
       request_(std::move(request)),
       door_(door),
+      slot_(std::move(slot)),
       client_address_(peer.address().to_string()),
       deadline_(ws_.get_executor()),
       arrived_(std::chrono::steady_clock::now()) {
@@ -100,6 +101,7 @@ StreamSession::StreamSession(relay::ClientWebSocket ws, const net::ip::tcp::endp
 
 StreamSession::~StreamSession() {
   release_cluster_place();
+  door_.gauges.upstream_descriptors -= upstream_descriptors_;
   --door_.gauges.connections;
 }
 
@@ -113,6 +115,7 @@ void StreamSession::run() {
   ws_.read_message_max(door_.options.max_message_bytes);
 
   const auto refusal = admit();
+  slot_.finish_handshake();
   if (refusal != Refusal::none) return refuse(refusal);
   take_cluster_place();
 }
@@ -173,6 +176,10 @@ std::optional<token::Claims> StreamSession::verify_token(std::string_view jwt, c
 }
 
 Refusal StreamSession::admit() {
+  // An address that sent too many invalid credentials lately is refused before anything of its
+  // request is looked at: a flood of forged tokens costs no signature check once penalised.
+  if (door_.address_limits && door_.address_limits->penalised(slot_.address())) return Refusal::address_penalised;
+
   const auto target = request_.target();
   model_ = query_param(target, "model").value_or("");
   if (const auto it = request_.find(http::field::origin); it != request_.end()) origin_ = std::string(it->value());
@@ -184,13 +191,19 @@ Refusal StreamSession::admit() {
     offered_protocol_ = std::move(offered.answer);
     if (credential.empty()) credential = std::move(offered.credential);
   }
-  if (credential.empty() || credential.size() > token::kMaxTokenLength + 3) return Refusal::invalid_api_key;
+  if (credential.empty() || credential.size() > token::kMaxTokenLength + 3) {
+    note_invalid_credential();
+    return Refusal::invalid_api_key;
+  }
 
   // Revocations made while the store is out of reach cannot be seen here: past the
   // staleness window nothing is admitted (fail closed) until the store answers again.
   if (!door_.cache.fresh_within(door_.options.store_staleness)) return Refusal::store_unavailable;
   const auto state = door_.cache.current();
-  if (const auto r = authenticate(credential, *state); r != Refusal::none) return r;
+  if (const auto r = authenticate(credential, *state); r != Refusal::none) {
+    if (r == Refusal::invalid_api_key) note_invalid_credential();
+    return r;
+  }
 
   models_ = door_.models.current();
   route_ = models_->find(model_);
@@ -218,15 +231,33 @@ void StreamSession::set_accept_decorator() {
   }));
 }
 
-void StreamSession::refuse(Refusal refusal) {
+void StreamSession::note_invalid_credential() {
+  if (!door_.address_limits || !door_.address_limits->note_invalid_credential(slot_.address())) return;
+  if (door_.refusals) door_.refusals->note("penalty_started", slot_.address());
+}
+
+// An upstream connection takes a descriptor (two for a built-in model, whose server end is
+// in this process too): taken only within the budget, so that client load never takes the
+// descriptors the store and the state poll need.
+bool StreamSession::take_upstream_descriptors() {
+  const std::size_t wanted = route_->builtin ? 2 : 1;
+  const auto budget = door_.descriptor_budget;
+  if (budget > 0 && door_.gauges.connections + door_.gauges.upstream_descriptors + wanted > budget) return false;
+  door_.gauges.upstream_descriptors += wanted;
+  upstream_descriptors_ += wanted;
+  return true;
+}
+
+void StreamSession::refuse(Refusal refusal, std::string_view flood_reason) {
   count_refusal(refusal);
   const auto reason = policy::close_reason(refusal);
-  log::info("session_refused", {{"session_id", session_id_},
-                                {"reason", policy::counter_name(refusal)},
-                                {"target", log::redact_url(request_.target())},
-                                {"key_id", grant_.key_id},
-                                {"model", model_},
-                                {"client", client_address_}});
+  if (refusal == Refusal::address_penalised) flood_reason = "address_penalised";
+  if (!flood_reason.empty() && door_.refusals) {
+    // Refusals that come in floods are counted, and logged at most once a second.
+    door_.refusals->note(flood_reason, slot_.address());
+  } else {
+    log_refusal(refusal);
+  }
   ticket_.reset();
   release_cluster_place();
   set_accept_decorator();
@@ -238,6 +269,15 @@ void StreamSession::refuse(Refusal refusal) {
       self->ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(reason.code), reason.message), [self](beast::error_code) {});
     });
   });
+}
+
+void StreamSession::log_refusal(Refusal refusal) const {
+  log::info("session_refused", {{"session_id", session_id_},
+                                {"reason", policy::counter_name(refusal)},
+                                {"target", log::redact_url(request_.target())},
+                                {"key_id", grant_.key_id},
+                                {"model", model_},
+                                {"client", client_address_}});
 }
 
 // ---- capacity across the cluster: the last check, when the store is shared ----
@@ -326,6 +366,7 @@ void StreamSession::connect_upstream_with(const std::optional<std::string>& meta
     log::error("upstream_url_invalid", {{"model", model_}});
     return refuse(Refusal::upstream_unavailable);
   }
+  if (!take_upstream_descriptors()) return refuse(Refusal::capacity, "descriptors");
   relay::ConnectOptions options;
   options.timeout = door_.options.upstream_connect_timeout;
   options.max_message_bytes = door_.options.max_message_bytes;

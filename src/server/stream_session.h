@@ -8,9 +8,11 @@
 
 #include "policy/admission.h"
 #include "relay/pump.h"
+#include "server/address_limits.h"
 #include "server/gauges.h"
 #include "server/model_table.h"
 #include "server/options.h"
+#include "server/refusal_log.h"
 #include "server/responses.h"
 #include "server/sessions.h"
 #include "server/state.h"
@@ -38,13 +40,21 @@ struct DoorContext {
   // Set once the server has stopped its threads: sessions destroyed after that (with the I/O
   // contexts, possibly after the store) leave their leases to run out instead.
   std::atomic<bool> store_closed{false};
+  // Set by the server before it accepts: the per-address limits (the penalty for invalid
+  // credentials), the throttled log of floods of refusals, and how many descriptors client
+  // connections and their upstreams may hold together (0 = not checked).
+  AddressLimits* address_limits = nullptr;
+  RefusalLog* refusals = nullptr;
+  std::size_t descriptor_budget = 0;
 };
 
 class StreamSession : public LiveSession, public std::enable_shared_from_this<StreamSession> {
  public:
   // `ws`: the client's connection (ws:// or wss://), its upgrade request read, not answered.
+  // `slot`: the connection's place under its address's limits, still counted as opening
+  // until admission has decided.
   StreamSession(relay::ClientWebSocket ws, const boost::asio::ip::tcp::endpoint& peer, Request request,
-                DoorContext& door);
+                DoorContext& door, AddressLimits::Slot slot = {});
   ~StreamSession() override;
 
   void run();
@@ -54,7 +64,11 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   policy::Refusal admit();
   policy::Refusal authenticate(std::string_view credential, const State& state);
   std::optional<token::Claims> verify_token(std::string_view jwt, const State& state);
-  void refuse(policy::Refusal refusal);
+  // `flood_reason`: not empty for a refusal that comes in floods, logged through door.refusals.
+  void refuse(policy::Refusal refusal, std::string_view flood_reason = {});
+  void log_refusal(policy::Refusal refusal) const;
+  bool take_upstream_descriptors();
+  void note_invalid_credential();
   void take_cluster_place();
   void on_cluster_place(std::error_code ec, store::SessionLeases::Outcome outcome);
   store::SessionLeases::Lease lease() const;
@@ -73,6 +87,8 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   relay::ClientWebSocket ws_;
   Request request_;
   DoorContext& door_;
+  AddressLimits::Slot slot_;
+  std::size_t upstream_descriptors_ = 0;  // counted in door_.gauges while this session holds them
   std::string client_address_;
   std::string session_id_;
   std::string model_;

@@ -205,7 +205,9 @@ export async function listKeys(dataDir) {
 // Servers.
 
 export class Server {
-  constructor({ args, env, dataDir, tempRoot, tls }) {
+  // `wrapper`: a command that runs the server in its place by exec (e.g. ['prlimit',
+  // '--nofile=256:256', '--']), so the process and its pid stay the server's.
+  constructor({ args, env, dataDir, tempRoot, tls, wrapper = [] }) {
     this.args = args;
     this.tls = tls; // {ca}: the server speaks TLS and `ca` (PEM) verifies it
     this.dataDir = dataDir;
@@ -213,7 +215,8 @@ export class Server {
     this.stdout = '';
     this.stderr = '';
     this.exit = null; // {code, signal} once exited
-    this.child = spawn(BOUNCER_BIN, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...argv] = [...wrapper, BOUNCER_BIN, ...args];
+    this.child = spawn(command, argv, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(this.child);
     this.child.stdout.setEncoding('utf8').on('data', (d) => (this.stdout += d));
     this.child.stderr.setEncoding('utf8').on('data', (d) => (this.stderr += d));
@@ -328,6 +331,7 @@ export class Server {
 //   wait       false: do not wait for readiness (tests of refusals to start)
 //   tls        {ca}: the server is started with TLS (its flags in args/env); readiness and
 //              server.base use https://, verified with the PEM `ca`
+//   wrapper    a command that execs the server (see Server), e.g. prlimit for a low open-file limit
 export async function startServer({
   t,
   dataDir,
@@ -338,6 +342,7 @@ export async function startServer({
   env = {},
   wait = true,
   tls,
+  wrapper,
 } = {}) {
   const tempRoot = dataDir ? undefined : tempDir();
   const dir = dataDir ?? path.join(tempRoot, 'data');
@@ -345,7 +350,7 @@ export async function startServer({
   if (listen) argv.push('--listen', `127.0.0.1:${port}`);
   if (admin !== null) argv.push('--admin-listen', admin);
   argv.push(...args);
-  const server = new Server({ args: argv, env, dataDir: dir, tempRoot, tls });
+  const server = new Server({ args: argv, env, dataDir: dir, tempRoot, tls, wrapper });
   if (t) t.after(() => server.cleanup());
   if (wait) {
     try {

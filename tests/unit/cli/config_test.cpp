@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -186,6 +187,42 @@ TEST(ServerOptions, AdminListen) {
                           "127.0.0.1:", "[::1]9090"}) {
     c.admin_listen = bad;
     EXPECT_THROW(to_server_options(c), std::runtime_error) << bad;
+  }
+}
+
+// The limits against abuse from one address: each from a flag, BOUNCER_*, or the file, with
+// safe defaults, 0 turning a cap off, and the deadlines within their ranges.
+TEST_F(ConfigPrecedence, PerAddressLimitsAndDeadlines) {
+  const auto defaults = to_server_options(parse(""));
+  EXPECT_EQ(defaults.max_connections_per_ip, 256u);
+  EXPECT_EQ(defaults.max_handshakes_per_ip, 32u);
+  EXPECT_EQ(defaults.first_byte_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(defaults.header_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(defaults.max_invalid_credentials_per_ip, 30u);
+  EXPECT_EQ(defaults.invalid_credentials_window, std::chrono::seconds(10));
+  EXPECT_EQ(defaults.invalid_credentials_penalty, std::chrono::seconds(30));
+
+  write_file("max_connections_per_ip = 7\nheader_timeout_seconds = 4\ninvalid_credentials_penalty_seconds = 90\n");
+  ::setenv("BOUNCER_MAX_HANDSHAKES_PER_IP", "5", 1);
+  ::setenv("BOUNCER_MAX_CONNECTIONS_PER_IP", "8", 1);
+  const auto o = to_server_options(parse("--config " + file_.string() +
+                                         " --max-connections-per-ip 9 --first-byte-timeout-seconds 3"
+                                         " --max-invalid-credentials-per-ip 0 --invalid-credentials-window-seconds 20"));
+  ::unsetenv("BOUNCER_MAX_HANDSHAKES_PER_IP");
+  ::unsetenv("BOUNCER_MAX_CONNECTIONS_PER_IP");
+  EXPECT_EQ(o.max_connections_per_ip, 9u);  // flag beats env beats file
+  EXPECT_EQ(o.max_handshakes_per_ip, 5u);   // env
+  EXPECT_EQ(o.header_timeout, std::chrono::seconds(4));  // file
+  EXPECT_EQ(o.first_byte_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(o.max_invalid_credentials_per_ip, 0u);
+  EXPECT_EQ(o.invalid_credentials_window, std::chrono::seconds(20));
+  EXPECT_EQ(o.invalid_credentials_penalty, std::chrono::seconds(90));
+
+  EXPECT_THROW(parse("--max-handshakes-per-ip -1"), CLI::ValidationError);
+  for (const char* bad : {"--first-byte-timeout-seconds 0", "--first-byte-timeout-seconds 301",
+                          "--header-timeout-seconds 0", "--header-timeout-seconds 31",
+                          "--invalid-credentials-window-seconds 0", "--invalid-credentials-penalty-seconds 3601"}) {
+    EXPECT_THROW(to_server_options(parse(bad)), std::runtime_error) << bad;
   }
 }
 

@@ -39,6 +39,7 @@ TEST(CloseReason, EveryRefusalMapsToTheDocumentedCodeAndMessage) {
       {Refusal::upstream_unavailable, 1011, "Upstream unavailable"},
       {Refusal::shutting_down, 1001, "Server shutting down"},
       {Refusal::store_unavailable, 1013, "Service unavailable, try again later"},
+      {Refusal::address_penalised, 1013, "Too many invalid credentials, try again later"},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(std::string(row.message));
