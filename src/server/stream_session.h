@@ -52,8 +52,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
 
  private:
   policy::Refusal admit();
-  policy::Refusal authenticate(std::string_view credential, const State& state);
-  std::optional<token::Claims> verify_token(std::string_view jwt, const State& state);
+  token::Verified verify_token(std::string_view jwt, const State& state);
   void refuse(policy::Refusal refusal);
   void take_cluster_place();
   void on_cluster_place(std::error_code ec, store::SessionLeases::Outcome outcome);
