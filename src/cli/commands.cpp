@@ -6,8 +6,11 @@
 #include "cli/config.h"
 #include "json/write.h"
 #include "log/log.h"
+#include "policy/admission.h"
 #include "server/responses.h"
 #include "server/server.h"
+#include "server/state.h"
+#include "server/verdict.h"
 #include "token/base64url.h"
 #include "token/jwt.h"
 
@@ -178,84 +181,86 @@ std::string decoded_segment(std::string_view jwt, int index) {
   return bytes ? *bytes : "(not base64url)";
 }
 
-int inspect_permanent_key(store::Store& store, std::string_view credential) {
-  const auto hash = crypto::hash(credential);
-  for (const auto& k : store.list_keys()) {
-    if (crypto::equal_constant_time(k.secret_hash, hash)) {
-      std::cout << "kind:    permanent key (sk_)\nid:      " << k.id << "\nname:    " << k.name
-                << "\ncreated: " << server::rfc3339(k.created_at) << "\nrevoked: " << when(k.revoked_at) << "\n"
-                << "verdict: " << (k.revoked_at ? "refused: key revoked" : "valid") << std::endl;
-      return k.revoked_at ? 1 : 0;
+// What `tokens inspect` is asked: the credential, and optionally the model and Origin of a
+// session it would open.
+struct InspectRequest {
+  std::string credential;
+  std::optional<std::string> model;
+  std::optional<std::string> origin;
+};
+
+// "verdict: refused: <what the door would say> (<why>)", or "verdict: valid …".
+int print_verdict(const policy::AdmissionVerdict& verdict, const InspectRequest& request, const std::string& issuer) {
+  if (verdict.refusal != policy::Refusal::none) {
+    std::cout << "verdict: refused: " << policy::close_reason(verdict.refusal).message << " (" << verdict.reason << ")";
+    if (verdict.reason.starts_with("wrong_issuer") || verdict.reason.starts_with("wrong_audience")) {
+      std::cout << "; expected " << issuer << " (set --public-url to the server's)";
     }
+    std::cout << std::endl;
+    return 1;
   }
-  std::cout << "kind:    permanent key (sk_)\nverdict: refused: Invalid API key (no such key in this data dir)" << std::endl;
-  return 1;
+  std::cout << "verdict: valid";
+  if (request.model) {
+    std::cout << " (a session for model \"" << *request.model << "\" may start "
+              << (request.origin ? "from Origin \"" + *request.origin + "\"" : std::string("without an Origin"))
+              << " unless a session cap is reached)";
+  } else if (verdict.claims) {
+    std::cout << " (a session may start if its model and Origin are in scope)";
+  }
+  std::cout << std::endl;
+  return 0;
 }
 
-int tokens_inspect(const Config& config, const std::string& credential) {
-  auto [dir, store] = open_data(config);
-  switch (admin::classify_credential(credential)) {
-    case admin::CredentialKind::permanent_key: return inspect_permanent_key(*store, credential);
-    case admin::CredentialKind::unknown:
-      std::cout << "verdict: refused: Invalid API key (neither an sk_ key, an ek_ key nor a JWT)" << std::endl;
-      return 1;
-    case admin::CredentialKind::client_token: break;
+void print_permanent_key(const server::State& state, std::string_view credential) {
+  std::cout << "kind:    permanent key (sk_)\n";
+  if (const auto* k = state.find_key_by_secret(credential)) {
+    std::cout << "id:      " << k->id << "\nname:    " << k->name << "\ncreated: " << server::rfc3339(k->created_at)
+              << "\nrevoked: " << when(k->revoked_at) << "\n";
   }
-  const auto jwt = admin::jwt_of(credential);
+}
+
+void print_token(store::Store& store, const server::State& state, std::string_view jwt,
+                 const std::optional<token::Claims>& claims, std::int64_t now) {
   std::cout << "kind:    client token\nheader:  " << decoded_segment(jwt, 0) << "\nclaims:  " << decoded_segment(jwt, 1)
             << "\n";
-
-  const auto options = to_server_options(config);
-  const auto snapshot = store->snapshot();
-  token::VerifyOptions verify_options;
-  verify_options.issuer =
-      options.public_url.empty() ? (options.tls() ? "https://" : "http://") + config.listen : options.public_url;
-  verify_options.audience = verify_options.issuer;
-  const auto verified = token::verify(
-      jwt,
-      [&](std::string_view kid) -> const crypto::PublicKey* {
-        for (const auto& k : snapshot.signing_keys) {
-          if (k.kid == kid) return &k.public_key;
-        }
-        return nullptr;
-      },
-      verify_options);
-
-  auto refuse = [](const std::string& why) {
-    std::cout << "verdict: refused: " << why << std::endl;
-    return 1;
-  };
-  if (verified.status != token::Status::ok) {
-    std::string why = "Invalid API key (" + std::string(token::to_string(verified.status)) + ": " + verified.detail + ")";
-    if (verified.status == token::Status::wrong_issuer || verified.status == token::Status::wrong_audience) {
-      why += "; expected " + verify_options.issuer + " (set --public-url to the server's)";
-    }
-    return refuse(why);
-  }
-  const auto& claims = verified.claims;
-  const auto now = unix_now();
-  std::cout << "issued:  " << server::rfc3339(claims.iat) << "\nexpires: " << server::rfc3339(claims.exp) << " ("
-            << (claims.exp > now ? "in " + std::to_string(claims.exp - now) + " s"
-                                 : std::to_string(now - claims.exp) + " s ago")
+  if (!claims) return;  // its signature did not hold: nothing in it is to be believed
+  std::cout << "issued:  " << server::rfc3339(claims->iat) << "\nexpires: " << server::rfc3339(claims->exp) << " ("
+            << (claims->exp > now ? "in " + std::to_string(claims->exp - now) + " s"
+                                  : std::to_string(now - claims->exp) + " s ago")
             << ")\n";
-  std::optional<store::KeyRecord> parent;
-  for (const auto& k : snapshot.keys) {
-    if (k.id == claims.sub) parent = k;
-  }
-  std::cout << "parent:  " << claims.sub << (parent ? " (" + parent->name + ")" : " (unknown key)") << "\n";
-  if (const auto record = store->find_token(claims.jti)) {
+  const auto* parent = state.find_key(claims->sub);
+  std::cout << "parent:  " << claims->sub << (parent ? " (" + parent->name + ")" : " (unknown key)") << "\n";
+  if (const auto record = store.find_token(claims->jti)) {
     std::cout << "metadata: " << (record->metadata_json.empty() ? "none" : record->metadata_json) << "\n";
   } else {
     std::cout << "record:  none in this data dir\n";
   }
-  if (!parent || parent->revoked_at) return refuse("Token revoked (its parent key is revoked or unknown)");
-  switch (token::check_time(claims, now, options.leeway_seconds)) {
-    case token::TimeStatus::expired: return refuse("Token expired (no new session may start with it)");
-    case token::TimeStatus::not_yet_valid: return refuse("Invalid API key (issued in the future: check clocks)");
-    case token::TimeStatus::valid: break;
+}
+
+// Judges the credential with the door's own verdict (policy::judge_admission) on the state as
+// the store holds it now, then prints what it found and that verdict.
+int tokens_inspect(const Config& config, const InspectRequest& request) {
+  auto [dir, store] = open_data(config);
+  auto options = to_server_options(config);
+  if (options.public_url.empty()) options.public_url = (options.tls() ? "https://" : "http://") + config.listen;
+  const auto now = unix_now();
+  const auto state = server::admission_state(store->snapshot(), now);
+  // Read straight from the store: as fresh as a state can be.
+  const auto facts = server::admission_facts(*state, options, true, now);
+  std::optional<std::string_view> model;
+  if (request.model) model = *request.model;
+  std::optional<std::string_view> origin;
+  if (request.origin) origin = *request.origin;
+  const auto verdict = policy::judge_admission({request.credential, model, origin}, facts);
+
+  switch (policy::classify_credential(request.credential)) {
+    case policy::CredentialKind::permanent_key: print_permanent_key(*state, request.credential); break;
+    case policy::CredentialKind::client_token:
+      print_token(*store, *state, policy::jwt_of(request.credential), verdict.claims, now);
+      break;
+    case policy::CredentialKind::unknown: break;
   }
-  std::cout << "verdict: valid (a session may start if its model and Origin are in scope)" << std::endl;
-  return 0;
+  return print_verdict(verdict, request, options.public_url);
 }
 
 // ---- signing-keys rotate ----
@@ -333,14 +338,19 @@ int run(int argc, char** argv) {
 
   auto* tokens = app.add_subcommand("tokens", "Client tokens");
   tokens->require_subcommand(1);
-  std::string credential;
-  auto* inspect = tokens->add_subcommand("inspect", "Decode and verify a credential; say why it would be refused");
-  inspect->add_option("CREDENTIAL", credential, "An ek_ key, a JWT or an sk_ key")->required();
+  InspectRequest inspected;
+  auto* inspect = tokens->add_subcommand(
+      "inspect", "Decode and verify a credential; say whether the door would admit it, and if not why");
+  inspect->add_option("CREDENTIAL", inspected.credential, "An ek_ key, a JWT or an sk_ key")->required();
+  auto* model_option = inspect->add_option(
+      "--model", inspected.model, "Judge a session for this model too (as ?model= at the door), not the credential alone");
+  inspect->add_option("--origin", inspected.origin, "The Origin header of that session (none when not given)")
+      ->needs(model_option);
   auto [inspect_binder, inspect_config] = leaf(inspect, true);
   inspect->callback([&] {
     inspect_binder->finish();
     ran = inspect_config;
-    action = [&, inspect_config = inspect_config] { return tokens_inspect(*inspect_config, credential); };
+    action = [&, inspect_config = inspect_config] { return tokens_inspect(*inspect_config, inspected); };
   });
 
   auto* signing = app.add_subcommand("signing-keys", "Token signing keys");

@@ -326,8 +326,9 @@ HostParse parse_host(std::string_view input) {
   // The standard decodes with "UTF-8 decode without BOM", turning bad sequences into U+FFFD,
   // which UTS #46 disallows: a bad sequence always ends in failure, so stop at the first.
   if (!is_valid_utf8(domain)) return {std::nullopt, "host is not valid UTF-8"};
-  std::optional<std::string> ascii = domain_to_ascii(domain);
-  if (!ascii) return {std::nullopt, "invalid host name (IDNA)"};
+  AsciiDomain converted = domain_to_ascii(domain);
+  if (!converted.ascii) return {std::nullopt, std::move(converted.error)};
+  std::optional<std::string>& ascii = converted.ascii;
   if (!is_valid_ascii_domain(*ascii)) return {std::nullopt, "forbidden character in host"};
   // A last label that looks numeric makes the whole host an IPv4 address, or a failure:
   // "0x7f.1" is 127.0.0.1 and "foo.0x" is nothing.

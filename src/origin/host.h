@@ -21,7 +21,7 @@ using Ipv6Address = std::array<std::uint16_t, 8>;
 
 struct HostParse {
   std::optional<Host> host;  // std::nullopt is the URL Standard's "failure"
-  std::string_view error;    // then a short reason, e.g. "invalid IPv6 address" (static text)
+  std::string error;         // then a short reason, e.g. "invalid IPv6 address"
 };
 
 // Parses the host of a special-scheme URL (the text between the authority's last "@" and the

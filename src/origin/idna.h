@@ -10,10 +10,16 @@
 
 namespace bouncer::origin::detail {
 
-// `domain` must be valid UTF-8 (the caller has percent-decoded it). Returns the ASCII form
-// (lower-case, non-ASCII labels as "xn--" punycode) or std::nullopt for failure, including
-// an empty result. Does not check forbidden domain code points: the host parser does.
-std::optional<std::string> domain_to_ascii(std::string_view domain);
+struct AsciiDomain {
+  std::optional<std::string> ascii;  // lower-case, non-ASCII labels as "xn--" punycode
+  std::string error;                 // on failure, why: `invalid punycode label "xn--a"`
+};
+
+// `domain` must be valid UTF-8 (the caller has percent-decoded it). Fails (no `ascii`) when
+// UTS #46 finds the domain invalid or its result is empty; the error names the first label
+// at fault and what is wrong with it. An ASCII domain never fails: the URL Standard only
+// lower-cases it. Does not check forbidden domain code points: the host parser does.
+AsciiDomain domain_to_ascii(std::string_view domain);
 
 // ASCII helpers shared by the host and origin code (the URL Standard lowercases ASCII
 // only; anything else goes through IDNA).

@@ -1,6 +1,7 @@
 #include "policy/admission.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace bouncer::policy {
 
@@ -60,6 +61,101 @@ Refusal check_scope(const Grant& grant, std::string_view model, bool model_known
   // token there is nothing to check: server-to-server clients send no Origin at all.
   if (grant.origins && (!origin || !contains(*grant.origins, *origin))) return Refusal::origin_not_allowed;
   return Refusal::none;
+}
+
+namespace {
+
+AdmissionVerdict refused(Refusal refusal, std::string reason) {
+  AdmissionVerdict verdict;
+  verdict.refusal = refusal;
+  verdict.reason = std::move(reason);
+  return verdict;
+}
+
+// Refuses what was judged so far (the grant and claims found stay, for logs and inspect).
+AdmissionVerdict& refuse(AdmissionVerdict& verdict, Refusal refusal, std::string reason) {
+  verdict.refusal = refusal;
+  verdict.reason = std::move(reason);
+  return verdict;
+}
+
+// A permanent key opens any model, from no particular origin: it is for servers.
+AdmissionVerdict judge_permanent_key(std::string_view secret, const AdmissionFacts& facts) {
+  const std::optional<KeyStanding> key = facts.key_by_secret(secret);
+  if (!key) return refused(Refusal::invalid_api_key, "no permanent key has this secret");
+  AdmissionVerdict verdict;
+  verdict.grant.key_id = key->id;
+  if (key->revoked) refuse(verdict, Refusal::token_revoked, "the key " + key->id + " is revoked");
+  return verdict;
+}
+
+AdmissionVerdict judge_client_token(std::string_view jwt, const AdmissionFacts& facts) {
+  token::Verified verified = facts.verify_token(jwt);
+  if (verified.status != token::Status::ok) {
+    std::string reason(token::to_string(verified.status));
+    if (!verified.detail.empty()) reason += ": " + verified.detail;
+    return refused(Refusal::invalid_api_key, std::move(reason));
+  }
+  AdmissionVerdict verdict;
+  const token::Claims& claims = verdict.claims.emplace(std::move(verified.claims));
+  // The token names its parent key; one this state does not know cannot vouch for it (a
+  // deleted key, another deployment's): the token is no credential here, not a revoked one.
+  const std::optional<KeyStanding> parent = facts.key_by_id(claims.sub);
+  if (!parent) return refuse(verdict, Refusal::invalid_api_key, "its parent key " + claims.sub + " is unknown");
+  verdict.grant.key_id = claims.sub;
+  verdict.grant.token_id = claims.jti;
+  if (parent->revoked) return refuse(verdict, Refusal::token_revoked, "its parent key " + claims.sub + " is revoked");
+  switch (token::check_time(claims, facts.now, facts.leeway_seconds)) {
+    case token::TimeStatus::expired:
+      return refuse(verdict, Refusal::token_expired,
+                    "exp " + std::to_string(claims.exp) + " has passed: no new session may start with it");
+    case token::TimeStatus::not_yet_valid:
+      return refuse(verdict, Refusal::invalid_api_key,
+                    "issued in the future (iat " + std::to_string(claims.iat) + "): check the clocks");
+    case token::TimeStatus::valid: break;
+  }
+  verdict.grant.models = claims.models;
+  verdict.grant.origins = claims.origins;
+  verdict.grant.max_session_duration = claims.max_session_duration;
+  return verdict;
+}
+
+}  // namespace
+
+AdmissionVerdict judge_admission(const AdmissionRequest& request, const AdmissionFacts& facts) {
+  if (request.credential.empty()) return refused(Refusal::invalid_api_key, "no credential");
+  if (request.credential.size() > kMaxCredentialLength) {
+    return refused(Refusal::invalid_api_key, "longer than " + std::to_string(kMaxCredentialLength) + " bytes");
+  }
+  // Revocations made while the store is out of reach cannot be seen: past the staleness
+  // window nothing is admitted (fail closed) until the store answers again.
+  if (!facts.state_fresh) return refused(Refusal::store_unavailable, "the state is stale: the store is out of reach");
+
+  AdmissionVerdict verdict;
+  switch (classify_credential(request.credential)) {
+    case CredentialKind::unknown:
+      return refused(Refusal::invalid_api_key, "neither an sk_ key, an ek_ key nor a JWT");
+    case CredentialKind::permanent_key:
+      verdict = judge_permanent_key(request.credential, facts);
+      break;
+    case CredentialKind::client_token:
+      verdict = judge_client_token(jwt_of(request.credential), facts);
+      break;
+  }
+  if (verdict.refusal != Refusal::none || !request.model) return verdict;
+
+  const std::string_view model = *request.model;
+  verdict.refusal = check_scope(verdict.grant, model, facts.serves_model(model), request.origin);
+  switch (verdict.refusal) {
+    case Refusal::unknown_model: verdict.reason = "this server serves no model of that name"; break;
+    case Refusal::model_not_allowed: verdict.reason = "the token's models do not include it"; break;
+    case Refusal::origin_not_allowed:
+      verdict.reason = request.origin ? "the token's origins do not include it"
+                                      : "the token is origin-scoped and the request has no Origin";
+      break;
+    default: break;
+  }
+  return verdict;
 }
 
 }  // namespace bouncer::policy

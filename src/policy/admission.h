@@ -1,8 +1,12 @@
-// May this credential open this session? (DESIGN §3). Pure: the door gathers the facts
-// (verified claims, revocation state, capacity) and asks here, in the fixed order.
+// May this credential open this session? Pure: the door (and `bouncer tokens inspect`)
+// gathers the facts from one snapshot of the state and asks here, in the fixed order.
 #pragma once
 
+#include "policy/credential.h"
+#include "token/jwt.h"
+
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,9 +55,57 @@ struct Grant {
   std::optional<std::int64_t> max_session_duration;  // seconds
 };
 
-// The scope checks, in DESIGN §3 order: model known → model allowed → Origin allowed.
+// The scope checks, in order: model known → model allowed → Origin allowed.
 // `origin` is the request's Origin header (absent when the request had none). Origins
 // are compared exactly: browsers send the canonical serialisation that minting enforced.
 Refusal check_scope(const Grant& grant, std::string_view model, bool model_known, std::optional<std::string_view> origin);
+
+// ---- The verdict: every check that depends on the request and the state ----
+
+// A permanent key as admission sees it in a state snapshot.
+struct KeyStanding {
+  std::string id;
+  bool revoked = false;
+};
+
+// What a verdict reads besides the request: one snapshot of the state (keys and their
+// revocations, the published signing keys, the models served) and the time. The door and
+// `bouncer tokens inspect` fill it from the same kind of snapshot (server/verdict.h), so a
+// credential gets one verdict whichever asks.
+struct AdmissionFacts {
+  bool state_fresh = true;  // the snapshot was confirmed current within the staleness window
+  std::function<std::optional<KeyStanding>(std::string_view secret)> key_by_secret;
+  std::function<std::optional<KeyStanding>(std::string_view key_id)> key_by_id;
+  // Header, signature and claims against the published keys, the issuer and the audience.
+  std::function<token::Verified(std::string_view jwt)> verify_token;
+  std::function<bool(std::string_view model)> serves_model;
+  std::int64_t now = 0;  // Unix seconds
+  std::int64_t leeway_seconds = 0;
+};
+
+struct AdmissionRequest {
+  std::string_view credential;
+  // The model asked for ("" when the request named none); std::nullopt judges the credential
+  // alone, without the scope checks.
+  std::optional<std::string_view> model;
+  std::optional<std::string_view> origin;  // the Origin header; absent when there was none
+};
+
+struct AdmissionVerdict {
+  Refusal refusal = Refusal::none;
+  Grant grant;                          // what the credential allows, as far as it was authenticated
+  std::optional<token::Claims> claims;  // a client token's claims, once its signature held
+  std::string reason;                   // why, for operators (logs, tokens inspect); never sent to a client
+};
+
+// A credential longer than this is refused before anything else looks at it.
+inline constexpr std::size_t kMaxCredentialLength = token::kMaxTokenLength + kClientKeyPrefix.size();
+
+// The checks in order, the first failure being the verdict: a credential is presented and
+// not too long → the state is fresh → its form → a permanent key: known by its secret → not
+// revoked; a client token: verifies → its parent key is known → not revoked → its time →
+// the scope (check_scope). What only the door can know comes after it: capacity, shutdown,
+// the upstream.
+AdmissionVerdict judge_admission(const AdmissionRequest& request, const AdmissionFacts& facts);
 
 }  // namespace bouncer::policy

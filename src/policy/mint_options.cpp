@@ -22,7 +22,11 @@
 //
 // Integers: a JSON number with a fraction or exponent (60.0, 1.5, 6e1) is not an integer
 // ("invalid_type"), except that a number too large for a 64-bit integer is reported as
-// "out_of_range" however it is written (it is outside every range we accept).
+// "out_of_range" however it is written (it is outside every range we accept); so is a number
+// too large for a double (1e400), in an integer field or in metadata. Messages quote numbers
+// as the client wrote them ("got 6e1", not "got 60.0"). The one exception to the order above:
+// a number whose exponent does not even fit the JSON parser (1e2147483648) stops the parse,
+// and is answered "out_of_range" at once.
 #include "policy/mint_options.h"
 
 #include "json/strict.h"
@@ -121,6 +125,65 @@ std::string join(std::span<const std::string_view> names) {
   return out;
 }
 
+std::string format_double(double d);
+
+// A number's text for a message, cut when absurdly long (JSON allows 60,000 digits).
+std::string shown_number(std::string_view text) {
+  constexpr std::size_t kMaxShown = 64;
+  if (text.size() <= kMaxShown) return std::string(text);
+  return std::string(text.substr(0, kMaxShown)) + "\xE2\x80\xA6";  // …
+}
+
+// A number for a message, as the client wrote it, else as it prints.
+std::string number_text(const value& v, const json::NumberTexts& numbers) {
+  if (const std::string* text = numbers.find(v)) return shown_number(*text);
+  if (v.is_int64()) return std::to_string(v.get_int64());
+  if (v.is_uint64()) return std::to_string(v.get_uint64());
+  return format_double(v.get_double());
+}
+
+// The integer a JSON number's text denotes when it is whole and fits 64 bits: "6e1" is 60,
+// "1.50e1" is 15; "1.5" and "1e-400" are not whole (the double of 1e-400 is 0.0, whole).
+std::optional<std::int64_t> whole_value(std::string_view text) {
+  const bool negative = text.starts_with('-');
+  if (negative) text.remove_prefix(1);
+  std::string digits;
+  std::int64_t exponent = 0;
+  std::size_t i = 0;
+  const auto digit = [&](std::size_t k) { return k < text.size() && text[k] >= '0' && text[k] <= '9'; };
+  for (; digit(i); ++i) digits += text[i];
+  if (i < text.size() && text[i] == '.') {
+    for (++i; digit(i); ++i) {
+      digits += text[i];
+      --exponent;
+    }
+  }
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    const bool exponent_negative = i < text.size() && text[i] == '-';
+    if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+    std::int64_t e = 0;
+    for (; digit(i); ++i) e = std::min<std::int64_t>(e * 10 + (text[i] - '0'), std::int64_t{1} << 40);
+    exponent += exponent_negative ? -e : e;
+  }
+  const std::size_t first = digits.find_first_not_of('0');
+  if (first == std::string::npos) return 0;
+  digits.erase(0, first);
+  while (digits.back() == '0') {
+    digits.pop_back();
+    ++exponent;
+  }
+  if (exponent < 0) return std::nullopt;  // a fraction is left
+  if (static_cast<std::int64_t>(digits.size()) + exponent > 19) return std::nullopt;  // >= 10^19
+  std::uint64_t n = 0;
+  for (const char c : digits) n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  for (std::int64_t k = 0; k < exponent; ++k) n *= 10;
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (n > kMax + (negative ? 1 : 0)) return std::nullopt;
+  if (negative) return n == kMax + 1 ? std::numeric_limits<std::int64_t>::min() : -static_cast<std::int64_t>(n);
+  return static_cast<std::int64_t>(n);
+}
+
 std::string format_double(double d) {
   if (std::isnan(d)) return "NaN";
   if (std::isinf(d)) return d > 0 ? "a number too large to represent" : "a number too small to represent";
@@ -133,18 +196,16 @@ std::string format_double(double d) {
 }
 
 // What a value is, for "got …" in messages.
-std::string describe(const value& v) {
+std::string describe(const value& v, const json::NumberTexts& numbers) {
   switch (v.kind()) {
     case boost::json::kind::null:
       return "null";
     case boost::json::kind::bool_:
       return v.get_bool() ? "the boolean true" : "the boolean false";
     case boost::json::kind::int64:
-      return std::to_string(v.get_int64());
     case boost::json::kind::uint64:
-      return std::to_string(v.get_uint64());
     case boost::json::kind::double_:
-      return format_double(v.get_double());
+      return number_text(v, numbers);
     case boost::json::kind::string:
       return "the string " + quote(v.get_string(), 64);
     case boost::json::kind::array:
@@ -156,10 +217,34 @@ std::string describe(const value& v) {
 }
 
 // For "must be a <type>, got …" when the value has the wrong type.
-std::string describe_wrong(const value& v) { return (v.is_number() ? "the number " : "") + describe(v); }
+std::string describe_wrong(const value& v, const json::NumberTexts& numbers) {
+  return (v.is_number() ? "the number " : "") + describe(v, numbers);
+}
 
 std::string index_param(std::string_view field, std::size_t i) {
   return std::string(field) + "[" + std::to_string(i) + "]";
+}
+
+// "metadata.user" for a name that reads as one, else metadata["a b"].
+std::string member_param(std::string_view parent, std::string_view key) {
+  const bool plain = !key.empty() && key.size() <= 64 && !(key[0] >= '0' && key[0] <= '9') &&
+                     std::all_of(key.begin(), key.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+                     });
+  if (parent.empty()) return plain ? std::string(key) : "[" + quote(key, 64) + "]";
+  return std::string(parent) + (plain ? "." + std::string(key) : "[" + quote(key, 64) + "]");
+}
+
+std::string path_param(const json::Path& path) {
+  std::string out;
+  for (const json::PathItem& item : path) {
+    if (const auto* key = std::get_if<std::string>(&item)) {
+      out = member_param(out, *key);
+    } else {
+      out = index_param(out, std::get<std::size_t>(item));
+    }
+  }
+  return out;
 }
 
 // Lower-case, without '_' and '-': "expires_in", "ExpiresIn" and "expiresin" all match "expiresIn".
@@ -204,12 +289,13 @@ Error only_known_keys(const object& obj, std::string_view where, std::span<const
   return std::nullopt;
 }
 
-// An integer option within [lo, hi]; `what` completes "must be an integer between lo and hi ___".
-std::variant<std::int64_t, ApiError> read_integer(const value& v, const std::string& param, std::int64_t lo,
-                                                  std::int64_t hi, std::string_view unit) {
+// An integer option within [lo, hi]; `unit` completes "must be an integer between lo and hi ___".
+std::variant<std::int64_t, ApiError> read_integer(const value& v, const json::NumberTexts& numbers,
+                                                  const std::string& param, std::int64_t lo, std::int64_t hi,
+                                                  std::string_view unit) {
   const std::string rule = param + " must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi) +
                            " " + std::string(unit);
-  auto out_of_range = [&] { return *fail("out_of_range", rule + ", got " + describe(v), param); };
+  auto out_of_range = [&] { return *fail("out_of_range", rule + ", got " + describe(v, numbers), param); };
   switch (v.kind()) {
     case boost::json::kind::int64: {
       const std::int64_t n = v.get_int64();
@@ -225,26 +311,30 @@ std::variant<std::int64_t, ApiError> read_integer(const value& v, const std::str
     }
     case boost::json::kind::double_: {
       const double d = v.get_double();
-      // 2^63: beyond it no 64-bit integer; report the range, the more useful hint.
+      // 2^63: beyond it no 64-bit integer; report the range, the more useful hint. So for a
+      // number too large for a double (1e400: infinity here).
       if (!std::isfinite(d) || std::fabs(d) >= 9223372036854775808.0) return out_of_range();
-      std::string msg = rule + ", got " + format_double(d);
-      if (d == std::trunc(d)) {
-        msg += ", a number written with a decimal point or exponent; write it as " +
-               std::to_string(static_cast<std::int64_t>(d));
+      std::string msg = rule + ", got " + describe(v, numbers);
+      const std::string* text = numbers.find(v);
+      std::optional<std::int64_t> whole = text ? whole_value(*text) : std::nullopt;
+      if (!text && d == std::trunc(d)) whole = static_cast<std::int64_t>(d);
+      if (whole) {
+        msg += ", a number written with a decimal point or exponent; write it as " + std::to_string(*whole);
       } else {
         msg += ", which is not a whole number";
       }
       return *fail("invalid_type", std::move(msg), param);
     }
     default:
-      return *fail("invalid_type", rule + ", got " + describe(v), param);
+      return *fail("invalid_type", rule + ", got " + describe(v, numbers), param);
   }
 }
 
 class Parser {
  public:
-  Parser(const ModelExists& model_exists, const MintLimits& limits, MintEndpoint endpoint)
-      : model_exists_(model_exists), limits_(limits), endpoint_(endpoint) {}
+  Parser(const ModelExists& model_exists, const MintLimits& limits, MintEndpoint endpoint,
+         const json::NumberTexts& numbers)
+      : model_exists_(model_exists), limits_(limits), endpoint_(endpoint), numbers_(numbers) {}
 
   Error parse(const object& body, MintOptions& out) {
     out.expires_in = limits_.default_expires_in;
@@ -271,7 +361,8 @@ class Parser {
       out.model = std::string(v->get_string());
     }
     if (const value* v = present(body, kExpiresIn)) {
-      auto r = read_integer(*v, std::string(kExpiresIn), limits_.min_expires_in, limits_.max_expires_in, "seconds");
+      auto r = read_integer(*v, numbers_, std::string(kExpiresIn), limits_.min_expires_in, limits_.max_expires_in,
+                            "seconds");
       if (auto* e = std::get_if<ApiError>(&r)) return std::move(*e);
       out.expires_in = std::get<std::int64_t>(r);
     }
@@ -308,7 +399,8 @@ class Parser {
 
   Error check_model_name(const value& v, const std::string& param) const {
     if (!v.is_string())
-      return fail("invalid_type", param + " must be a string (a model name), got " + describe_wrong(v), param);
+      return fail("invalid_type", param + " must be a string (a model name), got " + describe_wrong(v, numbers_),
+                  param);
     const std::string_view name = v.get_string();
     if (name.empty()) return fail("empty_value", param + " must be a model name, got the empty string", param);
     if (name.size() > limits_.max_model_name_length) {
@@ -328,8 +420,8 @@ class Parser {
                    std::size_t max) const {
     const std::string f(field);
     if (!v.is_array()) {
-      return fail("invalid_type", f + " must be an array of " + std::string(entry_kind) + ", got " + describe_wrong(v),
-                  f);
+      return fail("invalid_type",
+                  f + " must be an array of " + std::string(entry_kind) + ", got " + describe_wrong(v, numbers_), f);
     }
     const array& a = v.get_array();
     if (a.empty()) {
@@ -376,7 +468,8 @@ class Parser {
     if (!v.is_string()) {
       return fail(
           "invalid_type",
-          param + " must be a string (an origin such as " + std::string(kOriginExample) + "), got " + describe_wrong(v),
+          param + " must be a string (an origin such as " + std::string(kOriginExample) + "), got " +
+              describe_wrong(v, numbers_),
           param);
     }
     const std::string_view s = v.get_string();
@@ -432,7 +525,8 @@ class Parser {
     if (!v.is_object()) {
       return fail(
           "invalid_type",
-          where + " must be an object such as {\"realtime\": {\"maxSessionDuration\": 600}}, got " + describe_wrong(v),
+          where + " must be an object such as {\"realtime\": {\"maxSessionDuration\": 600}}, got " +
+              describe_wrong(v, numbers_),
           where);
     }
     const object& c = v.get_object();
@@ -442,15 +536,16 @@ class Parser {
     const std::string rt_where = where + "." + std::string(kRealtime);
     if (!rt->is_object()) {
       return fail("invalid_type",
-                  rt_where + " must be an object such as {\"maxSessionDuration\": 600}, got " + describe_wrong(*rt),
+                  rt_where + " must be an object such as {\"maxSessionDuration\": 600}, got " +
+                      describe_wrong(*rt, numbers_),
                   rt_where);
     }
     const object& r = rt->get_object();
     if (Error e = only_known_keys(r, rt_where, kRealtimeFields)) return e;
     const value* d = present(r, kMaxSessionDuration);
     if (!d) return std::nullopt;
-    auto res = read_integer(*d, rt_where + "." + std::string(kMaxSessionDuration), limits_.min_session_duration,
-                            limits_.max_session_duration, "seconds");
+    auto res = read_integer(*d, numbers_, rt_where + "." + std::string(kMaxSessionDuration),
+                            limits_.min_session_duration, limits_.max_session_duration, "seconds");
     if (auto* e = std::get_if<ApiError>(&res)) return std::move(*e);
     out.max_session_duration = std::get<std::int64_t>(res);
     return std::nullopt;
@@ -471,20 +566,32 @@ class Parser {
     return deepest + 1;
   }
 
-  static bool all_finite(const value& v) {
-    if (v.is_double()) return std::isfinite(v.get_double());
+  struct Found {
+    const value* number;
+    std::string param;
+  };
+
+  // The first number too large for a double (1e400 is infinity here), in document order.
+  static std::optional<Found> first_non_finite(const value& v, const std::string& param) {
+    if (v.is_double() && !std::isfinite(v.get_double())) return Found{&v, param};
     if (v.is_object()) {
-      return std::all_of(v.get_object().begin(), v.get_object().end(),
-                         [](const auto& kv) { return all_finite(kv.value()); });
+      for (const auto& kv : v.get_object()) {
+        if (auto f = first_non_finite(kv.value(), member_param(param, kv.key()))) return f;
+      }
+    } else if (v.is_array()) {
+      const array& a = v.get_array();
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        if (auto f = first_non_finite(a[i], index_param(param, i))) return f;
+      }
     }
-    if (v.is_array()) return std::all_of(v.get_array().begin(), v.get_array().end(), all_finite);
-    return true;
+    return std::nullopt;
   }
 
   Error parse_metadata(const value& v, MintOptions& out) const {
     const std::string f(kMetadata);
     if (!v.is_object()) {
-      return fail("invalid_type", f + " must be a JSON object of key-value pairs, got " + describe_wrong(v), f);
+      return fail("invalid_type", f + " must be a JSON object of key-value pairs, got " + describe_wrong(v, numbers_),
+                  f);
     }
     const std::string limits_text = "metadata may have at most " + std::to_string(limits_.max_metadata_keys) +
                                     " top-level keys, " + std::to_string(limits_.max_metadata_depth) +
@@ -500,8 +607,11 @@ class Parser {
           "metadata_too_large",
           limits_text + "; it is nested more than " + std::to_string(limits_.max_metadata_depth) + " levels deep", f);
     }
-    if (!all_finite(v)) {
-      return fail("out_of_range", "metadata contains a number too large to represent", f);
+    if (const auto found = first_non_finite(v, f)) {
+      return fail("out_of_range",
+                  found->param + " is " + number_text(*found->number, numbers_) +
+                      ", a number too large to represent (beyond about 1.8e308): metadata may hold only finite numbers",
+                  found->param);
     }
     const std::size_t bytes = boost::json::serialize(m).size();
     if (bytes > limits_.max_metadata_bytes) {
@@ -514,7 +624,19 @@ class Parser {
   const ModelExists& model_exists_;
   const MintLimits& limits_;
   MintEndpoint endpoint_;
+  const json::NumberTexts& numbers_;
 };
+
+ApiError unreadable_number(const json::UnreadableNumber& n) {
+  const std::string shown = shown_number(n.text);
+  if (n.path.empty()) {
+    return ApiError::invalid_request(
+        "out_of_range", "the request body is the number " + shown +
+                            ", too large to represent; it must be a JSON object of options");
+  }
+  const std::string param = path_param(n.path);
+  return *fail("out_of_range", param + " is " + shown + ", a number too large to represent", param);
+}
 
 bool json_whitespace_only(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
@@ -544,13 +666,16 @@ std::variant<MintOptions, ApiError> parse_mint_options(std::string_view body, co
   object empty;
   const object* obj = &empty;
   std::optional<value> parsed;
+  json::NumberTexts numbers;
   if (!json_whitespace_only(body)) {
     json::Limits jl;
     jl.max_bytes = limits.max_body_bytes;
     // Deep enough for metadata's own limit (body → metadata → its levels); deeper than that
     // is refused by the parser.
     jl.max_depth = std::max<std::size_t>(jl.max_depth, limits.max_metadata_depth + 2);
+    jl.keep_number_text = true;
     json::ParseResult r = json::parse_strict(body, jl);
+    if (r.unreadable_number) return unreadable_number(*r.unreadable_number);
     if (!r.value) {
       // json::parse_strict reports "invalid JSON: <why>"; <why> starts "duplicate key" for
       // a repeated member name (at any depth).
@@ -564,15 +689,16 @@ std::variant<MintOptions, ApiError> parse_mint_options(std::string_view body, co
       return ApiError::invalid_request("invalid_json", "the request body is not valid JSON: " + std::string(why));
     }
     parsed = std::move(r.value);
+    numbers = json::NumberTexts(*parsed, std::move(r.number_texts));  // `parsed` stays put from here
     if (!parsed->is_object()) {
       return ApiError::invalid_request(
           "invalid_body",
-          "the request body must be a JSON object of options (or empty), got " + describe_wrong(*parsed));
+          "the request body must be a JSON object of options (or empty), got " + describe_wrong(*parsed, numbers));
     }
     obj = &parsed->get_object();
   }
 
-  Parser p(model_exists, limits, endpoint);
+  Parser p(model_exists, limits, endpoint, numbers);
   if (Error e = p.parse(*obj, out)) return std::move(*e);
   return out;
 }

@@ -60,17 +60,22 @@ StateCache::StateCache(store::Store& store, admin::DataDir data_dir, std::chrono
 
 StateCache::~StateCache() { stop(); }
 
-std::shared_ptr<const State> StateCache::build(const store::Snapshot& snapshot, const State* previous) const {
+std::shared_ptr<State> admission_state(const store::Snapshot& snapshot, std::int64_t now) {
   auto state = std::make_shared<State>();
   state->version = snapshot.version;
   for (const auto& k : snapshot.keys) {
     const auto [it, inserted] = state->keys_by_hash.emplace(k.secret_hash, k);
     state->keys_by_id.emplace(k.id, &it->second);
   }
-  const auto now = unix_now();
   for (const auto& k : snapshot.signing_keys) {
     if (admin::still_published(k, now)) state->public_keys.emplace(k.kid, k.public_key);
   }
+  return state;
+}
+
+std::shared_ptr<const State> StateCache::build(const store::Snapshot& snapshot, const State* previous) const {
+  const auto now = unix_now();
+  auto state = admission_state(snapshot, now);
   state->jwks_json = build_jwks(snapshot.signing_keys, now);
   if (const auto active = admin::active_signing_key(snapshot.signing_keys, admin::local_signing_kids(data_dir_))) {
     state->active_kid = active->kid;

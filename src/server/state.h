@@ -45,6 +45,10 @@ struct State {
   const store::KeyRecord* find_key(std::string_view id) const;
 };
 
+// The keys and the signing keys published at `now` of a store snapshot, as admission reads
+// them; without the active private key and the JWKS, which only a serving process needs.
+std::shared_ptr<State> admission_state(const store::Snapshot& snapshot, std::int64_t now);
+
 class StateCache {
  public:
   StateCache(store::Store& store, admin::DataDir data_dir, std::chrono::milliseconds poll_interval);

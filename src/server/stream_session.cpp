@@ -1,10 +1,10 @@
 #include "server/stream_session.h"
 
-#include "admin/api_keys.h"
 #include "crypto/crypto.h"
 #include "log/log.h"
 #include "server/counting.h"
 #include "server/query.h"
+#include "server/verdict.h"
 #include "token/jwt.h"
 
 #include <boost/asio/post.hpp>
@@ -122,57 +122,29 @@ void StreamSession::run() {
 
 // ---- admission: every check of DESIGN §3, in order, on the upgrade request alone ----
 
-Refusal StreamSession::authenticate(std::string_view credential, const State& state) {
-  switch (admin::classify_credential(credential)) {
-    case admin::CredentialKind::unknown: return Refusal::invalid_api_key;
-    case admin::CredentialKind::permanent_key: {
-      // Server-to-server: a permanent key opens any model, from no particular origin.
-      const auto* key = state.find_key_by_secret(credential);
-      if (!key) return Refusal::invalid_api_key;
-      if (key->revoked_at) return Refusal::token_revoked;
-      grant_ = {};
-      grant_.key_id = key->id;
-      return Refusal::none;
-    }
-    case admin::CredentialKind::client_token: break;
-  }
-  const auto verified = verify_token(admin::jwt_of(credential), state);
-  if (!verified) return Refusal::invalid_api_key;
-  const auto& claims = *verified;
-  const auto* parent = state.find_key(claims.sub);
-  if (!parent) return Refusal::invalid_api_key;
-  if (parent->revoked_at) return Refusal::token_revoked;
-  switch (token::check_time(claims, unix_now(), door_.options.leeway_seconds)) {
-    case token::TimeStatus::expired: return Refusal::token_expired;
-    case token::TimeStatus::not_yet_valid: return Refusal::invalid_api_key;
-    case token::TimeStatus::valid: break;
-  }
-  grant_.key_id = claims.sub;
-  grant_.token_id = claims.jti;
-  grant_.models = claims.models;
-  grant_.origins = claims.origins;
-  grant_.max_session_duration = claims.max_session_duration;
-  return Refusal::none;
-}
-
 // The token's signature and claims, from the cache when this exact token was verified
-// before; nullopt when it does not verify.
-std::optional<token::Claims> StreamSession::verify_token(std::string_view jwt, const State& state) {
+// before (a remembered refusal carries no detail: it was logged the first time).
+token::Verified StreamSession::verify_token(std::string_view jwt, const State& state) {
   const auto key = TokenCache::key_of(jwt);
   if (auto hit = door_.token_cache.find(key, state)) {
-    if (!hit->valid) return std::nullopt;
-    return std::move(hit->claims);
+    token::Verified remembered;
+    if (hit->valid) {
+      remembered.status = token::Status::ok;
+      remembered.claims = std::move(hit->claims);
+    } else {
+      remembered.status = token::Status::bad_signature;  // any refusal: the door says only "Invalid API key"
+      remembered.detail = "refused when first presented (see that token_refused line)";
+    }
+    return remembered;
   }
-  token::VerifyOptions verify_options{door_.options.public_url, door_.options.public_url};
-  auto verified = token::verify(jwt, [&](std::string_view kid) { return state.find_public_key(kid); }, verify_options);
+  auto verified = verify_against(state, door_.options, jwt);
   door_.token_cache.remember(key, state, verified);
   if (verified.status != token::Status::ok) {
     // The reason stays in our log; the client learns only "Invalid API key".
     log::debug("token_refused", {{"session_id", session_id_}, {"status", token::to_string(verified.status)},
                                  {"detail", verified.detail}});
-    return std::nullopt;
   }
-  return std::move(verified.claims);
+  return verified;
 }
 
 Refusal StreamSession::admit() {
@@ -191,23 +163,19 @@ Refusal StreamSession::admit() {
     offered_protocol_ = std::move(offered.answer);
     if (credential.empty()) credential = std::move(offered.credential);
   }
-  if (credential.empty() || credential.size() > token::kMaxTokenLength + 3) {
-    note_invalid_credential();
-    return Refusal::invalid_api_key;
-  }
-
-  // Revocations made while the store is out of reach cannot be seen here: past the
-  // staleness window nothing is admitted (fail closed) until the store answers again.
-  if (!door_.cache.fresh_within(door_.options.store_staleness)) return Refusal::store_unavailable;
+  // The verdict `bouncer tokens inspect` gives too, on this server's current state and the
+  // models it serves now (a reload may change them; this session keeps the table it saw).
   const auto state = door_.cache.current();
-  if (const auto r = authenticate(credential, *state); r != Refusal::none) {
-    if (r == Refusal::invalid_api_key) note_invalid_credential();
-    return r;
-  }
-
   models_ = door_.models.current();
+  auto facts = admission_facts(*state, door_.options, door_.cache.fresh_within(door_.options.store_staleness),
+                               unix_now(), [&](std::string_view jwt) { return verify_token(jwt, *state); });
+  facts.serves_model = [this](std::string_view model) { return models_->find(model) != nullptr; };
+  auto verdict = policy::judge_admission({credential, model_, origin_}, facts);
+  grant_ = std::move(verdict.grant);
+  if (verdict.refusal == Refusal::invalid_api_key) note_invalid_credential();
+  if (verdict.refusal != Refusal::none) return verdict.refusal;
+
   route_ = models_->find(model_);
-  if (const auto r = policy::check_scope(grant_, model_, route_ != nullptr, origin_); r != Refusal::none) return r;
 
   switch (door_.registry.reserve(session_id_, grant_.key_id, model_, door_.options.max_sessions_per_key,
                                  route_->max_sessions, ticket_)) {

@@ -62,8 +62,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
 
  private:
   policy::Refusal admit();
-  policy::Refusal authenticate(std::string_view credential, const State& state);
-  std::optional<token::Claims> verify_token(std::string_view jwt, const State& state);
+  token::Verified verify_token(std::string_view jwt, const State& state);
   // `flood_reason`: not empty for a refusal that comes in floods, logged through door.refusals.
   void refuse(policy::Refusal refusal, std::string_view flood_reason = {});
   void log_refusal(policy::Refusal refusal) const;

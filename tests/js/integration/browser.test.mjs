@@ -212,6 +212,18 @@ test('a token without allowedOrigins works from both origins', { timeout: 120_00
   }
 });
 
+// The URL Standard keeps an all-ASCII host as written, an xn-- label that is not valid punycode
+// included, and so does Chromium: a page at http://xn--a.localhost:PORT (Chromium resolves
+// *.localhost itself) has that origin and sends it. Bouncer must take it in allowedOrigins and
+// admit the session it scopes.
+test('an origin with an xn-- label that is not punycode, as Chromium sends it', { timeout: 120_000 }, async (t) => {
+  const origin = `http://xn--a.localhost:${pageServerA.port}`;
+  const { apiKey } = await mintToken({ allowedModels: ['echo'], allowedOrigins: [origin] });
+  const url = streamUrl({ model: 'echo', api_key: apiKey });
+  const page = await openPage(t, origin); // checks location.origin is exactly `origin`
+  assertEchoed(await session(page, { url, send: 'hello from xn--a' }), 'hello from xn--a');
+});
+
 test('a signed URL from POST /v1/client/urls works from the page as it is', { timeout: 120_000 }, async (t) => {
   const res = await mintUrl(bouncer.base, sk, { model: 'echo' });
   assert.equal(res.status, 200, res.text);

@@ -3,7 +3,9 @@
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
+#include <vector>
 
 namespace bouncer::json {
 namespace {
@@ -140,6 +142,53 @@ TEST(JsonStrict, NumbersThatOverflowToInfinityAreRefused) {
   ParseResult r = parse_strict("[184467440737095516160]");
   ASSERT_TRUE(r.value);
   EXPECT_TRUE(r.value->as_array()[0].is_double());
+}
+
+// keep_number_text: every number's text as written, found again from its value; numbers beyond
+// a double are let through (as infinity) for the caller to refuse.
+TEST(JsonStrict, KeepsNumberTextsAsWritten) {
+  Limits limits;
+  limits.keep_number_text = true;
+  ParseResult r = parse_strict(R"({"a":6e1,"b":[1,-0,1.50E1,{"c":1e400}],"d":"7","e":18446744073709551616})", limits);
+  ASSERT_TRUE(r.value) << r.error;
+  EXPECT_EQ(r.number_texts,
+            (std::vector<std::string>{"6e1", "1", "-0", "1.50E1", "1e400", "18446744073709551616"}));
+  const boost::json::value root = std::move(*r.value);
+  const NumberTexts texts(root, std::move(r.number_texts));
+  const auto& o = root.as_object();
+  ASSERT_NE(texts.find(o.at("a")), nullptr);
+  EXPECT_EQ(*texts.find(o.at("a")), "6e1");
+  EXPECT_EQ(*texts.find(o.at("b").as_array()[2]), "1.50E1");
+  const boost::json::value& huge = o.at("b").as_array()[3].as_object().at("c");
+  EXPECT_TRUE(std::isinf(huge.as_double()));
+  EXPECT_EQ(*texts.find(huge), "1e400");
+  EXPECT_EQ(*texts.find(o.at("e")), "18446744073709551616");
+  EXPECT_EQ(texts.find(o.at("d")), nullptr);  // not a number
+  const boost::json::value other = 6;
+  EXPECT_EQ(texts.find(other), nullptr);  // not of this document
+}
+
+TEST(JsonStrict, WithoutKeepNumberTextNothingIsKept) {
+  ParseResult r = parse_strict(R"([6e1])");
+  ASSERT_TRUE(r.value);
+  EXPECT_TRUE(r.number_texts.empty());
+}
+
+// An exponent past 2^31 stops Boost.JSON's parser: the result says where and what it was.
+TEST(JsonStrict, UnreadableNumberIsLocated) {
+  Limits limits;
+  limits.keep_number_text = true;
+  ParseResult r = parse_strict(R"({"a":[true,{"b":-12.5e99999999999}]})", limits);
+  EXPECT_FALSE(r.value);
+  EXPECT_NE(r.error.find("number out of range"), std::string::npos) << r.error;
+  ASSERT_TRUE(r.unreadable_number);
+  EXPECT_EQ(r.unreadable_number->text, "-12.5e99999999999");
+  EXPECT_EQ(r.unreadable_number->path, (Path{std::string("a"), std::size_t{1}, std::string("b")}));
+  ParseResult bare = parse_strict("1e2147483648", limits);
+  ASSERT_TRUE(bare.unreadable_number);
+  EXPECT_TRUE(bare.unreadable_number->path.empty());
+  EXPECT_EQ(bare.unreadable_number->text, "1e2147483648");
+  EXPECT_FALSE(parse_strict("[1e2147483648]").unreadable_number);  // only when asked
 }
 
 TEST(JsonStrict, InvalidUtf8IsRefused) {

@@ -141,7 +141,21 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"https://[2001:db8::1]", C, "https://[2001:db8::1]", ""},
         Case{"http://[::ffff:102:304]", C, "http://[::ffff:102:304]", ""},
         Case{"http://[1:0:1:0:1:0:1:0]", C, "http://[1:0:1:0:1:0:1:0]", ""},  // lone zeros stay
-        Case{long_origin(), C, long_origin(), ""}),
+        Case{long_origin(), C, long_origin(), ""},
+        // An all-ASCII host is only lower-cased, whatever UTS #46 says of its "xn--" labels: the
+        // URL Standard's domain to ASCII (whatwg/url#914, WPT toascii.json), and what Chromium
+        // does, so these are origins a browser sends.
+        Case{"https://xn--a.com", C, "https://xn--a.com", ""},                          // not valid punycode
+        Case{"https://xn--zn7c.com", C, "https://xn--zn7c.com", ""},                    // decodes to U+FFFD
+        Case{"https://xn--1ug.example", C, "https://xn--1ug.example", ""},              // decodes to a lone ZWJ
+        Case{"https://xn--8i7caa.example", C, "https://xn--8i7caa.example", ""},        // decodes to fullwidth www
+        Case{"http://a.b.c.xn--pokxncvks", C, "http://a.b.c.xn--pokxncvks", ""}),
+    case_name);
+
+INSTANTIATE_TEST_SUITE_P(
+    AsciiHostsAreOnlyLowerCased, OriginCases,
+    testing::Values(Case{"https://XN--A.com", N, "https://xn--a.com", "upper-case letters"},
+                    Case{"https://xn--/", N, "https://xn--", "trailing slash"}),
     case_name);
 
 INSTANTIATE_TEST_SUITE_P(
@@ -260,10 +274,20 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"http://%zz.com", I, "", "forbidden character in host"},
         Case{"http://exa%25mple.com", I, "", "forbidden character in host"},
         Case{"https://www.lookout.net\xE2\xA9\xB4" "80", I, "", "forbidden character in host"},  // ⩴ maps to ::=
-        Case{"https://xn--a.\xC3\x9F", I, "", "IDNA"},                                          // bad punycode label
-        Case{"https://\xE2\x80\x8D.example", I, "", "IDNA"},                                    // ZWJ: CheckJoiners
-        Case{"https://\xD9\x8A" "a", I, "", "IDNA"},                                            // CheckBidi
-        Case{"https://\xC2\xAD", I, "", "IDNA"},                                                // empty after mapping
+        // A host with a non-ASCII character goes through UTS #46 whole: the reason names the label.
+        // ("xn--a" is Punycode for U+0080, a control character.)
+        Case{"https://xn--a.\xC3\x9F", I, "", "punycode label \"xn--a\" does not decode to a valid label"},
+        Case{"https://XN--A.b\xC3\xBC" "cher.example", I, "", "punycode label \"XN--A\" does not decode to a valid"},
+        Case{"https://xn--zn7c.b\xC3\xBC" "cher", I, "", "punycode label \"xn--zn7c\" decodes to a label with a disallowed"},
+        Case{"https://xn--1ug.\xC3\x9F", I, "", "punycode label \"xn--1ug\" decodes to a label with a misplaced zero width"},
+        Case{"https://xn--ls8h=.\xC3\x9F", I, "", "invalid punycode label \"xn--ls8h=\""},
+        Case{"https://xn--te\xC5\xA1la", I, "", "punycode label \"xn--te\xC5\xA1la\""},  // not ASCII: not punycode
+        Case{"https://\xE2\x80\x8D.example", I, "", "label \"\xE2\x80\x8D\" has a misplaced zero width joiner or non-joiner"},
+        Case{"https://\xD9\x8A" "a", I, "", "label \"\xD9\x8A" "a\" has a break of the bidi rule"},
+        Case{"https://\xD9\x8A.1", I, "", "host breaks the bidi rule"},  // each label alone is fine
+        Case{"https://a\xCD\xB8.net", I, "", "label \"a\xCD\xB8\" has a disallowed character"},  // unassigned U+0378
+        Case{"https://\xCC\x81x.example", I, "", "label \"\xCC\x81x\" has a combining mark first"},
+        Case{"https://\xC2\xAD", I, "", "host is empty after IDNA mapping"},
         Case{"https://%C0%80", I, "", "not valid UTF-8"},                                       // overlong NUL
         // Not text, or too much of it.
         Case{"https://example.com/\xFF", I, "", "not valid UTF-8"},

@@ -136,6 +136,31 @@ TEST(MintOrigins, InvalidForms) {
   }
 }
 
+// A host with a non-ASCII character goes through UTS #46; when that fails, the 400 says which
+// label and why.
+TEST(MintOrigins, IdnaFailureNamesTheLabel) {
+  const ApiError e = error_of(one_origin("https://xn--a.b\xC3\xBC"
+                                         "cher.example"));
+  EXPECT_EQ(e.code, "invalid_origin");
+  EXPECT_EQ(e.param, "allowedOrigins[0]");
+  EXPECT_THAT(e.message, HasSubstr("\"https://xn--a.b\xC3\xBC"
+                                   "cher.example\" is not a valid origin (punycode label \"xn--a\" does not decode to a "
+                                   "valid label)"));
+  const ApiError bad = error_of(one_origin("https://xn--ls8h=.b\xC3\xBC"
+                                           "cher.example"));
+  EXPECT_THAT(bad.message, HasSubstr("(invalid punycode label \"xn--ls8h=\")"));
+}
+
+// An all-ASCII host is kept as written, "xn--" labels that are not punycode included: the URL
+// Standard's origin for it, and the Origin a browser sends from such a host.
+TEST(MintOrigins, AsciiHostWithBogusPunycodeIsAnOrigin) {
+  for (const std::string o : {"https://xn--a.com", "https://xn--8i7caa.example", "http://xn--a.localhost:3000"}) {
+    const MintOptions opts = options_of(one_origin(o));
+    ASSERT_TRUE(opts.allowed_origins) << o;
+    EXPECT_EQ(opts.allowed_origins->at(0), o);
+  }
+}
+
 TEST(MintOrigins, InvalidMessageQuotesControlCharacters) {
   const ApiError e = error_of(with_field("allowedOrigins", R"(["https://exa\u0000mple.com"])"));
   EXPECT_THAT(e.code, AnyOf("invalid_origin", "origin_not_canonical"));
