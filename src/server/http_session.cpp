@@ -1,9 +1,12 @@
 #include "server/http_session.h"
 
+#include "edge/client_address.h"
+#include "edge/http_strictness.h"
 #include "log/log.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -18,6 +21,15 @@ namespace websocket = beast::websocket;
 namespace {
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+std::string_view buffered(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+bool is_disconnect(beast::error_code ec) {
+  return ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+         ec == net::error::connection_reset || ec == net::error::eof;
+}
 
 }  // namespace
 
@@ -38,15 +50,46 @@ void HttpSession::do_read() {
   parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
   parser_->body_limit(options_.mint_limits.max_body_bytes);
   stream_.expires_after(options_.read_timeout);
+  head_searched_ = 0;
+  read_head();
+}
+
+// The head first, as it came (the parser would hide an obsolete line folding): read until the
+// buffer holds a whole one, or more than the header limit without one (the parser then
+// answers 431). A pipelined request may already be there.
+void HttpSession::read_head() {
+  const auto bytes = buffered(buffer_);
+  if (const auto end = edge::end_of_head(bytes.substr(head_searched_)); end != std::string_view::npos) {
+    return on_head(bytes.substr(0, head_searched_ + end));
+  }
+  if (bytes.size() > options_.max_header_bytes + 4) return on_head({});
+  // A terminator may straddle two reads: look at the last two bytes again.
+  head_searched_ = bytes.size() > 2 ? bytes.size() - 2 : 0;
+  stream_.async_read_some(buffer_.prepare(beast::read_size(buffer_, 65536)),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            self->buffer_.commit(n);
+                            if (!ec) return self->read_head();
+                            if (ec == net::error::eof && self->buffer_.size() > 0) {
+                              return self->reply_and_close(
+                                  {400, "invalid_request_error", "bad_http_request", "Malformed HTTP request", {}});
+                            }
+                            self->on_read(ec, 0);
+                          });
+}
+
+void HttpSession::on_head(std::string_view head) {
+  if (const auto violation = edge::check_raw_head(head)) return refuse_request(*violation);
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
 }
 
+void HttpSession::refuse_request(std::string_view why) {
+  log::debug("http_bad_request", {{"error", why}, {"client", peer_.address().to_string()}});
+  reply_and_close({400, "invalid_request_error", "bad_http_request", std::string(why), {}});
+}
+
 void HttpSession::on_read(beast::error_code ec, std::size_t) {
-  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-      ec == net::error::connection_reset || ec == net::error::eof) {
-    return do_close();
-  }
+  if (is_disconnect(ec)) return do_close();
   if (ec == http::error::body_limit) {
     return reply_and_close({413, "invalid_request_error", "body_too_large",
                             "The request body is larger than " + std::to_string(options_.mint_limits.max_body_bytes) +
@@ -59,19 +102,24 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
                             {}});
   }
   if (ec) {
-    log::debug("http_bad_request", {{"error", ec.message()}});
+    log::debug("http_bad_request", {{"error", ec.message()}, {"client", peer_.address().to_string()}});
     return reply_and_close({400, "invalid_request_error", "bad_http_request", "Malformed HTTP request", {}});
   }
+  const auto& request = parser_->get();
+  if (const auto violation = edge::check_header_fields(request, request.version())) return refuse_request(*violation);
 
-  if (websocket::is_upgrade(parser_->get()) && path_of(parser_->get().target()) == "/v1/stream") {
+  // Per request: a proxy's one connection carries many clients' requests.
+  const auto client = edge::resolve_client_address(peer_.address(), request, options_.trusted_proxies);
+
+  if (websocket::is_upgrade(request) && path_of(request.target()) == "/v1/stream") {
     // From here on the connection belongs to the door; this HTTP session ends.
-    std::make_shared<StreamSession>(stream_.release_socket(), peer_, parser_->release(), door_)->run();
+    std::make_shared<StreamSession>(stream_.release_socket(), client, parser_->release(), door_)->run();
     return;
   }
 
   ++gauges_.requests_in_flight;
   // The router may answer from another thread (the store's writer); come back to ours.
-  router_.handle(parser_->get(), [self = shared_from_this()](Response response) {
+  router_.handle(request, client.to_string(), [self = shared_from_this()](Response response) {
     net::post(self->stream_.get_executor(),
               [self, response = std::move(response)]() mutable { self->do_write(std::move(response)); });
   });

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "admin/data_dir.h"
+#include "edge/client_address.h"
 #include "log/log.h"
 #include "policy/mint_options.h"
 #include "relay/upstream.h"
@@ -36,6 +37,8 @@ struct Options {
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_connections = 10000;
   std::chrono::seconds read_timeout{30};
+  // Peers believed about the client address they forward (X-Forwarded-For, Forwarded).
+  edge::TrustedProxies trusted_proxies;
 
   double mint_rate_per_key = 0;  // mints per second per permanent key; 0 = unlimited
   double mint_burst = 0;         // bucket size; 0 = same as the rate (at least 1)

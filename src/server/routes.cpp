@@ -57,7 +57,7 @@ Response Router::readiness(unsigned version, bool keep_alive) {
                        keep_alive);
 }
 
-void Router::handle(const Request& request, std::function<void(Response)> respond) {
+void Router::handle(const Request& request, const std::string& client, std::function<void(Response)> respond) {
   const auto version = request.version();
   const bool keep_alive = request.keep_alive();
   const auto path = path_of(request.target());
@@ -87,9 +87,9 @@ void Router::handle(const Request& request, std::function<void(Response)> respon
       respond(std::move(res));
     };
   }
-  if (path == "/v1/client/tokens") return minter_.handle(request, policy::MintEndpoint::tokens, std::move(respond));
-  if (path == "/v1/client/urls") return minter_.handle(request, policy::MintEndpoint::urls, std::move(respond));
-  if (path == "/v1/keys/self/revoke") return minter_.revoke_self(request, std::move(respond));
+  if (path == "/v1/client/tokens") return minter_.handle(request, client, policy::MintEndpoint::tokens, std::move(respond));
+  if (path == "/v1/client/urls") return minter_.handle(request, client, policy::MintEndpoint::urls, std::move(respond));
+  if (path == "/v1/keys/self/revoke") return minter_.revoke_self(request, client, std::move(respond));
   if (path == "/v1/stream") {
     // Reached only without an Upgrade: WebSocket upgrades go to the door before routing.
     auto res = error_response({426, "invalid_request_error", "upgrade_required",

@@ -15,8 +15,9 @@ class Router {
  public:
   Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions);
 
-  // Calls `respond` exactly once, possibly from another thread.
-  void handle(const Request& request, std::function<void(Response)> respond);
+  // Calls `respond` exactly once, possibly from another thread. `client`: the client's
+  // address, for the logs.
+  void handle(const Request& request, const std::string& client, std::function<void(Response)> respond);
 
  private:
   Response readiness(unsigned version, bool keep_alive);

@@ -120,6 +120,11 @@ void Server::start() {
   log::info("listening", {{"address", options_.host + ":" + std::to_string(port_)},
                           {"threads", static_cast<std::int64_t>(threads)},
                           {"public_url", options_.public_url}});
+  if (!options_.trusted_proxies.empty()) {
+    std::string networks;
+    for (const auto& cidr : options_.trusted_proxies.networks()) networks += (networks.empty() ? "" : ",") + cidr.to_string();
+    log::info("trusted_proxies", {{"networks", networks}});
+  }
 }
 
 void Server::run_until_signal() {
@@ -174,6 +179,7 @@ void Server::shutdown() {
   door_.store_closed = true;
   if (lease_keeper_) lease_keeper_->stop();
   cache_.stop();
+  log::flush_suppressed();
   log::info("stopped");
 }
 

@@ -43,7 +43,8 @@ struct DoorContext {
 
 class StreamSession : public LiveSession, public std::enable_shared_from_this<StreamSession> {
  public:
-  StreamSession(boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer, Request request,
+  // `client`: the peer, or the address a trusted proxy forwarded (edge/client_address.h).
+  StreamSession(boost::asio::ip::tcp::socket socket, const boost::asio::ip::address& client, Request request,
                 DoorContext& door);
   ~StreamSession() override;
 
@@ -90,7 +91,8 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
 };
 
 // Splits Sec-WebSocket-Protocol into the credential (`bouncer.key.<credential>`) and the
-// first other protocol the client offered, which is the one the server answers with.
+// first other protocol the client offered that does not look like a credential, which is the
+// one the server answers with.
 struct OfferedProtocols {
   std::string credential;
   std::string answer;
