@@ -18,6 +18,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 namespace bouncer::cli {
 namespace {
@@ -33,7 +34,7 @@ void setup_logging(const Config& config) {
   log::Level level{};
   log::parse_format(config.log_format, format);
   log::parse_level(config.log_level, level);
-  log::init(format, level);
+  log::init(format, level, config.log_rate_limit);
 }
 
 std::unique_ptr<store::Store> open_store(const Config& config, const admin::DataDir& dir) {
@@ -366,9 +367,13 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // A key pasted where an argument was expected is echoed by the parser: not in full.
+    std::ostringstream err;
+    const int status = app.exit(e, std::cout, err);
+    std::cerr << log::redact_secrets(err.str()) << std::flush;
+    return status;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
+    std::cerr << "error: " << log::redact_secrets(e.what()) << std::endl;
     return 2;
   }
   try {
@@ -376,7 +381,7 @@ int run(int argc, char** argv) {
     setup_logging(*ran);
     return action();
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << std::endl;
+    std::cerr << "error: " << log::redact_secrets(e.what()) << std::endl;
     return 1;
   }
 }

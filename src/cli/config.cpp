@@ -196,6 +196,10 @@ void OptionBinder::add_common() {
   bind("--log-level", config_.log_level, "debug, info, warn or error")
       ->capture_default_str()
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  bind("--log-rate-limit", config_.log_rate_limit,
+       "Lines per second one event (name and level) may write; the rest are counted into one lines_suppressed "
+       "line per second (0 = no limit)")
+      ->capture_default_str();
 }
 
 void OptionBinder::add_serve_options() {
@@ -266,6 +270,9 @@ void OptionBinder::add_serve_options() {
        "With a shared store (redis://): how long a session's place under the cluster-wide caps lives unless its "
        "node renews it, i.e. how soon a dead node's sessions are released")
       ->capture_default_str();
+  bind("--trusted-proxies", config_.trusted_proxies,
+       "CIDR,… of load balancers / reverse proxies whose X-Forwarded-For (or Forwarded) names the client; from "
+       "any other peer those headers are ignored (default: none)");
 }
 
 void OptionBinder::finish() {
@@ -279,7 +286,7 @@ void OptionBinder::finish() {
   }
   for (const auto& [key, node] : file) {
     // Options of other sub-commands are fine in a shared file; unknown keys are typos.
-    static const std::set<std::string> all_keys{"data_dir", "store", "log_format", "log_level", "listen", "admin_listen", "public_url",
+    static const std::set<std::string> all_keys{"data_dir", "store", "log_format", "log_level", "log_rate_limit", "listen", "admin_listen", "public_url",
                                                 "tls_cert", "tls_key",
                                                 "threads", "leeway_seconds", "mint_rate_per_key", "mint_burst",
                                                 "max_body_bytes", "max_header_bytes", "max_connections", "max_sessions_per_key",
@@ -289,7 +296,7 @@ void OptionBinder::finish() {
                                                 "invalid_credentials_penalty_seconds",
                                                 "max_message_bytes", "session_idle_timeout_seconds",
                                                 "upstream_connect_timeout_seconds", "store_staleness_seconds",
-                                                "session_lease_seconds", "models"};
+                                                "session_lease_seconds", "trusted_proxies", "models"};
     if (!all_keys.contains(std::string(key.str()))) {
       throw std::runtime_error("config file " + config_.config_file + ": unknown setting '" + std::string(key.str()) + "'");
     }
@@ -380,6 +387,11 @@ server::Options to_server_options(const Config& config) {
   o.store_staleness = std::chrono::seconds(config.store_staleness_seconds);
   if (config.session_lease_seconds < 3 || config.session_lease_seconds > 600) {
     throw std::runtime_error("--session-lease-seconds must be between 3 and 600");
+  }
+  try {
+    o.trusted_proxies = edge::TrustedProxies::parse(config.trusted_proxies);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("--trusted-proxies: ") + e.what());
   }
   return o;
 }

@@ -30,6 +30,7 @@ struct Config {
   std::string config_file;
   std::string log_format = "text";
   std::string log_level = "info";
+  std::size_t log_rate_limit = log::kDefaultMaxLinesPerSecond;
 
   std::string listen = "127.0.0.1:8080";
   std::string admin_listen = "127.0.0.1:9090";  // or "off"
@@ -56,6 +57,7 @@ struct Config {
   std::int64_t upstream_connect_timeout_seconds = 10;
   std::int64_t store_staleness_seconds = 60;
   std::int64_t session_lease_seconds = 30;
+  std::string trusted_proxies;  // "CIDR,CIDR,…"
 
   std::map<std::string, ModelConfig> models;  // from [models.NAME] tables; built-ins added too
 };

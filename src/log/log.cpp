@@ -1,6 +1,7 @@
 #include "log/log.h"
 
 #include "json/write.h"
+#include "log/line_limiter.h"
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -17,6 +18,11 @@ namespace {
 
 std::atomic<Format> g_format{Format::text};
 std::atomic<Level> g_min_level{Level::info};
+
+LineLimiter& limiter() {
+  static LineLimiter instance(kDefaultMaxLinesPerSecond, std::chrono::seconds(1));
+  return instance;
+}
 
 std::shared_ptr<spdlog::logger> logger() {
   // stderr, no pattern of spdlog's own: every line is formatted here so text and JSON
@@ -59,7 +65,15 @@ void append_value(std::string& out, Format format, const Field::Value& value) {
       [&](const auto& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::string_view>) {
-          format == Format::json ? json::append_string(out, v) : append_text_value(out, v);
+          // Every string field, whatever its name: a secret can hide in an error message,
+          // a model name or a peer's close reason as well as in a URL.
+          std::string redacted;
+          std::string_view safe = v;
+          if (contains_secret(v)) {
+            redacted = redact_secrets(v);
+            safe = redacted;
+          }
+          format == Format::json ? json::append_string(out, safe) : append_text_value(out, safe);
         } else if constexpr (std::is_same_v<T, bool>) {
           out += v ? "true" : "false";
         } else {
@@ -81,16 +95,28 @@ std::string now_rfc3339_millis() {
   return buf.data();
 }
 
-bool is_credential_param(std::string_view name) {
-  return name == "api_key" || name == "token" || name == "key" || name == "access_token";
+void write_line(Level level, std::string_view name, std::initializer_list<Field> fields) {
+  const auto line = format_line(g_format.load(std::memory_order_relaxed), level, now_rfc3339_millis(), name, fields);
+  logger()->info(line);
+}
+
+void write_suppressed(const LineLimiter::Suppressed& s) {
+  const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(limiter().interval()).count();
+  write_line(s.level, "lines_suppressed",
+             {{"event", s.event}, {"count", s.count}, {"limit", limiter().max_lines()}, {"interval_ms", interval}});
 }
 
 }  // namespace
 
-void init(Format format, Level min_level) {
+void init(Format format, Level min_level, std::size_t max_lines_per_second) {
   g_format = format;
   g_min_level = min_level;
+  limiter().set_max_lines(max_lines_per_second);
   logger();
+}
+
+void flush_suppressed() {
+  for (const auto& s : limiter().take_all()) write_suppressed(s);
 }
 
 bool parse_level(std::string_view text, Level& out) {
@@ -146,33 +172,14 @@ std::string format_line(Format format, Level level, std::string_view timestamp, 
 
 void event(Level level, std::string_view name, std::initializer_list<Field> fields) {
   if (level < g_min_level.load(std::memory_order_relaxed)) return;
-  const auto line = format_line(g_format.load(std::memory_order_relaxed), level, now_rfc3339_millis(), name, fields);
-  logger()->info(line);
-}
-
-std::string redact_url(std::string_view target) {
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) return std::string(target);
-  std::string out(target.substr(0, q + 1));
-  std::string_view query = target.substr(q + 1);
-  bool first = true;
-  while (true) {
-    const auto amp = query.find('&');
-    const auto part = query.substr(0, amp);
-    if (!first) out.push_back('&');
-    first = false;
-    const auto eq = part.find('=');
-    const auto name = part.substr(0, eq);
-    if (eq != std::string_view::npos && is_credential_param(name)) {
-      out += name;
-      out += "=REDACTED";
-    } else {
-      out += part;
-    }
-    if (amp == std::string_view::npos) break;
-    query = query.substr(amp + 1);
-  }
-  return out;
+  auto& lim = limiter();
+  const auto now = LineLimiter::Clock::now();
+  // Counts of other events whose interval has ended are told now, not at their next line.
+  for (const auto& s : lim.take_ended(now)) write_suppressed(s);
+  std::uint64_t ended_suppressed = 0;
+  const bool admitted = lim.admit(name, level, now, ended_suppressed);
+  if (ended_suppressed > 0) write_suppressed({std::string(name), level, ended_suppressed});
+  if (admitted) write_line(level, name, fields);
 }
 
 }  // namespace bouncer::log

@@ -1,8 +1,13 @@
 // Structured logs: one line per event, as `key=value` text or as JSON (--log-format json).
-// Callers pass fields, never whole requests, so a secret cannot reach a log by accident;
-// URLs go through redact_url() first.
+// Callers pass fields, never whole requests; URLs go through redact_url() first, and every
+// string field goes through redact_secrets() on its way out, whatever its name. Each event
+// (name and level) writes at most --log-rate-limit lines per second; the rest are counted
+// into one `lines_suppressed` line (see line_limiter.h).
 #pragma once
 
+#include "log/redact.h"
+
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -29,8 +34,11 @@ struct Field {
   Field(std::string_view k, bool v) : key(k), value(v) {}
 };
 
-// Sets the format and the lowest level written (to stderr). Thread-safe to call once at start.
-void init(Format format, Level min_level);
+inline constexpr std::size_t kDefaultMaxLinesPerSecond = 10;
+
+// Sets the format, the lowest level written (to stderr) and the most lines one event may write
+// per second (0 = no limit). Call once at start, before other threads log.
+void init(Format format, Level min_level, std::size_t max_lines_per_second = kDefaultMaxLinesPerSecond);
 bool parse_level(std::string_view text, Level& out);
 bool parse_format(std::string_view text, Format& out);
 
@@ -43,11 +51,11 @@ inline void warn(std::string_view name, std::initializer_list<Field> fields = {}
 inline void error(std::string_view name, std::initializer_list<Field> fields = {}) { event(Level::error, name, fields); }
 inline void debug(std::string_view name, std::initializer_list<Field> fields = {}) { event(Level::debug, name, fields); }
 
-// Replaces the value of every credential-bearing query parameter (api_key, token, key,
-// access_token) with "REDACTED", so request targets can be logged.
-std::string redact_url(std::string_view target);
+// Writes the `lines_suppressed` line of every event that has dropped lines and not said so
+// yet, its interval ended or not (at shutdown, so that no count is lost).
+void flush_suppressed();
 
-// The formatting, exposed for tests.
+// The formatting, exposed for tests. String values are redacted here (redact_secrets).
 std::string format_line(Format format, Level level, std::string_view timestamp, std::string_view name,
                         std::initializer_list<Field> fields);
 

@@ -21,7 +21,7 @@ AdminRouter::AdminRouter(const Options& options, StateCache& cache, SessionRegis
       public_gauges_(public_gauges),
       health_(options, cache, sessions) {}
 
-void AdminRouter::handle(const Request& request, Respond respond) {
+void AdminRouter::handle(const Request& request, const std::string& /*client*/, Respond respond) {
   const auto version = request.version();
   const bool keep_alive = request.keep_alive();
   const auto path = path_of(request.target());

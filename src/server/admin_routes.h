@@ -19,7 +19,7 @@ class AdminRouter : public RequestHandler {
   // `public_gauges`: the public listener's, whose open connections /metrics reports.
   AdminRouter(const Options& options, StateCache& cache, SessionRegistry& sessions, const Gauges& public_gauges);
 
-  void handle(const Request& request, Respond respond) override;
+  void handle(const Request& request, const std::string& client, Respond respond) override;
 
   // The exposition /metrics answers: the catalog, with the values read when scraped filled in.
   std::string metrics_text();

@@ -1,11 +1,14 @@
 #include "server/http_session.h"
 
+#include "edge/client_address.h"
+#include "edge/http_strictness.h"
 #include "log/log.h"
 #include "metrics/catalog.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -57,6 +60,16 @@ bool is_door_upgrade(const http::request_parser<http::string_body>& parser) {
   return websocket::is_upgrade(parser.get()) && path_of(parser.get().target()) == "/v1/stream";
 }
 
+std::string_view buffered(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// stream_truncated: a TLS client that closed its connection without TLS's close_notify.
+bool is_disconnect(beast::error_code ec) {
+  return ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+         ec == net::error::connection_reset || ec == net::error::eof || ec == net::ssl::error::stream_truncated;
+}
+
 }  // namespace
 
 HttpSession::HttpSession(net::ip::tcp::socket socket, net::ip::tcp::endpoint peer, const Options& options,
@@ -101,7 +114,8 @@ void HttpSession::do_read() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
   parser_->body_limit(options_.mint_limits.max_body_bytes);
-  if (buffer_.size() > 0) return read_header();  // the next request is already here (pipelined)
+  head_searched_ = 0;
+  if (buffer_.size() > 0) return start_head();  // the next request is already here (pipelined)
   stream_.tcp().expires_after(first_request_ ? options_.first_byte_timeout : options_.read_timeout);
   stream_.visit([&](auto& stream) {
     stream.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
@@ -113,39 +127,59 @@ void HttpSession::do_read() {
 void HttpSession::on_first_bytes(beast::error_code ec, std::size_t bytes) {
   if (ec) return do_close();  // timed out, or the client left: nothing to answer
   buffer_.commit(bytes);
-  read_header();
+  start_head();
 }
 
-void HttpSession::read_header() {
+void HttpSession::start_head() {
   first_request_ = false;
   request_started_ = std::chrono::steady_clock::now();
-  // One deadline for the whole header block, however slowly its bytes come (slowloris).
+  // One deadline for the whole head, however slowly its bytes come (slowloris).
   stream_.tcp().expires_after(options_.header_timeout);
+  read_head();
+}
+
+// The head first, as it came (the parser would hide an obsolete line folding): read until the
+// buffer holds a whole one, or more than the header limit without one (the parser then
+// answers 431). A pipelined request may already be there.
+void HttpSession::read_head() {
+  const auto bytes = buffered(buffer_);
+  if (const auto end = edge::end_of_head(bytes.substr(head_searched_)); end != std::string_view::npos) {
+    return on_head(bytes.substr(0, head_searched_ + end));
+  }
+  if (bytes.size() > options_.max_header_bytes + 4) return on_head({});
+  // A terminator may straddle two reads: look at the last two bytes again.
+  head_searched_ = bytes.size() > 2 ? bytes.size() - 2 : 0;
   stream_.visit([&](auto& stream) {
-    http::async_read_header(stream, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_header(ec, n); });
+    stream.async_read_some(buffer_.prepare(beast::read_size(buffer_, 65536)),
+                           [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                             self->buffer_.commit(n);
+                             if (!ec) return self->read_head();
+                             if (ec == net::error::eof && self->buffer_.size() > 0) {
+                               return self->reply_and_close(
+                                   {400, "invalid_request_error", "bad_http_request", "Malformed HTTP request", {}});
+                             }
+                             self->on_read(ec, 0);
+                           });
   });
 }
 
-void HttpSession::on_header(beast::error_code ec, std::size_t bytes) {
-  if (ec) return on_read(ec, bytes);
-  // An upgrade to the door is still opening until the door has decided on it.
-  if (!door_ || !is_door_upgrade(*parser_)) slot_.finish_handshake();
+void HttpSession::on_head(std::string_view head) {
+  if (const auto violation = edge::check_raw_head(head)) return refuse_request(*violation);
   // The body, and the answer's write, have what is left of the request's read_timeout.
   stream_.tcp().expires_at(request_started_ + options_.read_timeout);
-  if (parser_->is_done()) return on_read(ec, bytes);
   stream_.visit([&](auto& stream) {
     http::async_read(stream, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code body_ec, std::size_t n) { self->on_read(body_ec, n); });
+                     [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
   });
+}
+
+void HttpSession::refuse_request(std::string_view why) {
+  log::debug("http_bad_request", {{"error", why}, {"client", peer_.address().to_string()}});
+  reply_and_close({400, "invalid_request_error", "bad_http_request", std::string(why), {}});
 }
 
 void HttpSession::on_read(beast::error_code ec, std::size_t) {
-  // stream_truncated: a TLS client that closed its connection without TLS's close_notify.
-  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-      ec == net::error::connection_reset || ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
-    return do_close();
-  }
+  if (is_disconnect(ec)) return do_close();
   if (ec == http::error::body_limit) {
     return reply_and_close({413, "invalid_request_error", "body_too_large",
                             "The request body is larger than " + std::to_string(options_.mint_limits.max_body_bytes) +
@@ -158,13 +192,21 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
                             {}});
   }
   if (ec) {
-    log::debug("http_bad_request", {{"error", ec.message()}});
+    log::debug("http_bad_request", {{"error", ec.message()}, {"client", peer_.address().to_string()}});
     return reply_and_close({400, "invalid_request_error", "bad_http_request", "Malformed HTTP request", {}});
   }
+  const auto& request = parser_->get();
+  if (const auto violation = edge::check_header_fields(request, request.version())) return refuse_request(*violation);
 
-  if (door_ && is_door_upgrade(*parser_)) {
+  // Per request: a proxy's one connection carries many clients' requests.
+  const auto client = edge::resolve_client_address(peer_.address(), request, options_.trusted_proxies);
+
+  const bool door_upgrade = door_ && is_door_upgrade(*parser_);
+  // An upgrade to the door is still opening until the door has decided on it.
+  if (!door_upgrade) slot_.finish_handshake();
+  if (door_upgrade) {
     // From here on the connection belongs to the door; this HTTP session ends.
-    std::make_shared<StreamSession>(std::move(stream_).release_websocket(), peer_, parser_->release(), *door_,
+    std::make_shared<StreamSession>(std::move(stream_).release_websocket(), client, parser_->release(), *door_,
                                     std::move(slot_))
         ->run();
     return;
@@ -172,7 +214,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
 
   ++gauges_.requests_in_flight;
   // The router may answer from another thread (the store's writer); come back to ours.
-  router_.handle(parser_->get(), [self = shared_from_this()](Response response) {
+  router_.handle(request, client.to_string(), [self = shared_from_this()](Response response) {
     net::post(self->stream_.get_executor(),
               [self, response = std::move(response)]() mutable { self->do_write(std::move(response)); });
   });

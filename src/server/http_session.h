@@ -46,9 +46,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_handshake(boost::beast::error_code ec);
   void do_read();
   void on_first_bytes(boost::beast::error_code ec, std::size_t bytes);
-  void read_header();
-  void on_header(boost::beast::error_code ec, std::size_t bytes);
+  void start_head();
+  void read_head();
+  void on_head(std::string_view head);  // empty: no whole head within the header limit
   void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void refuse_request(std::string_view why);  // 400 and close: the request breaks RFC 9112
   void do_write(Response response);
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void do_close();
@@ -56,6 +58,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   ConnectionStream stream_;
   boost::beast::flat_buffer buffer_;
+  std::size_t head_searched_ = 0;  // bytes of buffer_ known to hold no end of the head
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Response> response_;
   const Options& options_;

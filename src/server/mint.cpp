@@ -193,12 +193,14 @@ Minter::Minter(const Options& options, StateCache& cache, store::Store& store, c
       limiter_(options.mint_rate_per_key, options.mint_burst),
       model_exists_([&models](std::string_view name) { return models.current()->find(name) != nullptr; }) {}
 
-void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::function<void(Response)> respond) {
+void Minter::handle(const Request& request, const std::string& client, policy::MintEndpoint endpoint,
+                    std::function<void(Response)> respond) {
   const auto started = std::chrono::steady_clock::now();
   const auto version = request.version();
   const bool keep_alive = request.keep_alive();
   auto refuse = [&](const ApiError& error, std::string_view key_id = {}) {
-    log::debug("mint_refused", {{"status", error.http_status}, {"code", error.code}, {"key_id", key_id}});
+    log::debug("mint_refused",
+               {{"status", error.http_status}, {"code", error.code}, {"key_id", key_id}, {"client", client}});
     count_mint(mint_outcome(error));
     respond(error_response(error, version, keep_alive));
   };
@@ -213,7 +215,7 @@ void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::
                                     "Too many tokens minted with this key: retry after " + std::to_string(wait) + " s", {}},
                                    version, keep_alive);
     response.set(http::field::retry_after, std::to_string(wait));
-    log::debug("mint_refused", {{"status", 429}, {"code", "rate_limited"}, {"key_id", key.id}});
+    log::debug("mint_refused", {{"status", 429}, {"code", "rate_limited"}, {"key_id", key.id}, {"client", client}});
     count_mint(metrics::MintOutcome::rate_limited);
     return respond(std::move(response));
   }
@@ -264,7 +266,7 @@ void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::
                                                        : mint_answer(jwt, claims.exp, opts);
   // Nothing is answered before the record is durable (DESIGN §5).
   store_.record_token(std::move(record), [respond = std::move(respond), answer = std::move(answer), version, keep_alive,
-                                          key_id = key.id, jti = claims.jti, started](std::error_code ec) mutable {
+                                          key_id = key.id, jti = claims.jti, started, client](std::error_code ec) mutable {
     if (ec) {
       log::error("mint_not_recorded", {{"key_id", key_id}, {"jti", jti}, {"error", ec.message()}});
       count_mint(metrics::MintOutcome::store_unavailable);
@@ -273,14 +275,14 @@ void Minter::handle(const Request& request, policy::MintEndpoint endpoint, std::
                              version, keep_alive));
       return;
     }
-    log::debug("minted", {{"key_id", key_id}, {"jti", jti}});
+    log::debug("minted", {{"key_id", key_id}, {"jti", jti}, {"client", client}});
     count_mint(metrics::MintOutcome::issued);
     metrics::catalog().mint_duration.observe(std::chrono::steady_clock::now() - started);
     respond(json_response(http::status::ok, std::move(answer), version, keep_alive));
   });
 }
 
-void Minter::revoke_self(const Request& request, std::function<void(Response)> respond) {
+void Minter::revoke_self(const Request& request, const std::string& client, std::function<void(Response)> respond) {
   const auto version = request.version();
   const bool keep_alive = request.keep_alive();
   auto auth = authenticate(request, *cache_.current());
@@ -304,7 +306,7 @@ void Minter::revoke_self(const Request& request, std::function<void(Response)> r
       end_sessions = value.as_bool();
     }
   }
-  net::post(admin_pool_, [this, id = key.id, end_sessions, version, keep_alive, respond = std::move(respond)] {
+  net::post(admin_pool_, [this, id = key.id, end_sessions, version, keep_alive, client, respond = std::move(respond)] {
     const auto now = unix_now();
     try {
       store_.revoke_key(id, now, end_sessions);
@@ -314,7 +316,7 @@ void Minter::revoke_self(const Request& request, std::function<void(Response)> r
       return respond(error_response({503, "api_error", "store_unavailable", "The revocation could not be stored", {}},
                                     version, keep_alive));
     }
-    log::info("key_revoked", {{"key_id", id}, {"end_sessions", end_sessions}, {"by", "api"}});
+    log::info("key_revoked", {{"key_id", id}, {"end_sessions", end_sessions}, {"by", "api"}, {"client", client}});
     respond(json_response(http::status::ok,
                           "{\"id\":\"" + id + "\",\"revokedAt\":\"" + rfc3339(now) +
                               "\",\"endSessions\":" + (end_sessions ? "true" : "false") + "}",

@@ -22,11 +22,13 @@ class Minter {
 
   // POST /v1/client/tokens and POST /v1/client/urls. `respond` is called exactly once,
   // possibly on the store's writer thread.
-  void handle(const Request& request, policy::MintEndpoint endpoint, std::function<void(Response)> respond);
+  // `client`: the client's address, for the logs.
+  void handle(const Request& request, const std::string& client, policy::MintEndpoint endpoint,
+              std::function<void(Response)> respond);
 
   // POST /v1/keys/self/revoke: a permanent key revokes itself (a leaked key's owner need not
   // reach the server's shell); {"endSessions":true} also ends its live sessions.
-  void revoke_self(const Request& request, std::function<void(Response)> respond);
+  void revoke_self(const Request& request, const std::string& client, std::function<void(Response)> respond);
 
  private:
   const Options& options_;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "admin/data_dir.h"
+#include "edge/client_address.h"
 #include "log/log.h"
 #include "policy/mint_options.h"
 #include "relay/upstream.h"
@@ -56,6 +57,8 @@ struct Options {
   std::size_t max_invalid_credentials_per_ip = 30;  // within the window, then a penalty
   std::chrono::seconds invalid_credentials_window{10};
   std::chrono::seconds invalid_credentials_penalty{30};
+  // Peers believed about the client address they forward (X-Forwarded-For, Forwarded).
+  edge::TrustedProxies trusted_proxies;
 
   double mint_rate_per_key = 0;  // mints per second per permanent key; 0 = unlimited
   double mint_burst = 0;         // bucket size; 0 = same as the rate (at least 1)

@@ -1,7 +1,7 @@
 #include "server/responses.h"
 
 #include "json/write.h"
-
+#include "log/redact.h"
 
 #include <array>
 #include <ctime>
@@ -23,13 +23,16 @@ Response error_response(const policy::ApiError& error, unsigned version, bool ke
   json::append_string(body, error.type);
   body += ",\"code\":";
   json::append_string(body, error.code);
+  // Messages and params quote the client's input ("'sk_…' is not a valid origin", an unknown
+  // field's name): a credential pasted in the wrong place is not sent back, nor stored by
+  // whatever logs this answer on the way.
   body += ",\"message\":";
-  json::append_string(body, error.message);
+  json::append_string(body, log::redact_secrets(error.message));
   body += ",\"param\":";
   if (error.param.empty()) {
     body += "null";
   } else {
-    json::append_string(body, error.param);
+    json::append_string(body, log::redact_secrets(error.param));
   }
   body += "}}";
   return json_response(static_cast<http::status>(error.http_status), std::move(body), version, keep_alive);

@@ -27,7 +27,7 @@ Router::Router(const Options& options, StateCache& cache, store::Store& store, S
                const ModelCatalog& models)
     : cache_(cache), health_(options, cache, sessions), minter_(options, cache, store, models) {}
 
-void Router::handle(const Request& request, Respond respond) {
+void Router::handle(const Request& request, const std::string& client, Respond respond) {
   const auto version = request.version();
   const bool keep_alive = request.keep_alive();
   const auto path = path_of(request.target());
@@ -42,9 +42,9 @@ void Router::handle(const Request& request, Respond respond) {
     return respond(method_not_allowed(path, route->method, version, keep_alive));
   }
   if (head_for_get) respond = without_body(std::move(respond));
-  if (path == "/v1/client/tokens") return minter_.handle(request, policy::MintEndpoint::tokens, std::move(respond));
-  if (path == "/v1/client/urls") return minter_.handle(request, policy::MintEndpoint::urls, std::move(respond));
-  if (path == "/v1/keys/self/revoke") return minter_.revoke_self(request, std::move(respond));
+  if (path == "/v1/client/tokens") return minter_.handle(request, client, policy::MintEndpoint::tokens, std::move(respond));
+  if (path == "/v1/client/urls") return minter_.handle(request, client, policy::MintEndpoint::urls, std::move(respond));
+  if (path == "/v1/keys/self/revoke") return minter_.revoke_self(request, client, std::move(respond));
   if (path == "/v1/stream") {
     // Reached only without an Upgrade: WebSocket upgrades go to the door before routing.
     auto res = error_response({426, "invalid_request_error", "upgrade_required",

@@ -18,7 +18,7 @@ class Router : public RequestHandler {
   Router(const Options& options, StateCache& cache, store::Store& store, SessionRegistry& sessions,
          const ModelCatalog& models);
 
-  void handle(const Request& request, Respond respond) override;
+  void handle(const Request& request, const std::string& client, Respond respond) override;
 
  private:
   StateCache& cache_;

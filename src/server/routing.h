@@ -5,6 +5,7 @@
 #include "server/responses.h"
 
 #include <functional>
+#include <string>
 #include <string_view>
 
 namespace bouncer::server {
@@ -14,8 +15,9 @@ using Respond = std::function<void(Response)>;
 class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
-  // Calls `respond` exactly once, possibly from another thread.
-  virtual void handle(const Request& request, Respond respond) = 0;
+  // Calls `respond` exactly once, possibly from another thread. `client`: the client's
+  // address (the forwarded one behind a trusted proxy), for the logs.
+  virtual void handle(const Request& request, const std::string& client, Respond respond) = 0;
 };
 
 std::string_view path_of(std::string_view target);

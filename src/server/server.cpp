@@ -321,6 +321,11 @@ void Server::start() {
                           {"threads", static_cast<std::int64_t>(threads)},
                           {"tls", tls_ != nullptr},
                           {"public_url", options_.public_url}});
+  if (!options_.trusted_proxies.empty()) {
+    std::string networks;
+    for (const auto& cidr : options_.trusted_proxies.networks()) networks += (networks.empty() ? "" : ",") + cidr.to_string();
+    log::info("trusted_proxies", {{"networks", networks}});
+  }
 }
 
 void Server::run_until_signal() {
@@ -389,6 +394,7 @@ void Server::shutdown() {
   door_.store_closed = true;
   if (lease_keeper_) lease_keeper_->stop();
   cache_.stop();
+  log::flush_suppressed();
   log::info("stopped");
 }
 

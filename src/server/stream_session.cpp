@@ -46,7 +46,9 @@ OfferedProtocols parse_offered_protocols(std::string_view header) {
     const auto item = trim(header.substr(0, comma));
     if (item.starts_with(kCredentialProtocolPrefix)) {
       if (out.credential.empty()) out.credential = std::string(item.substr(kCredentialProtocolPrefix.size()));
-    } else if (!item.empty() && out.answer.empty()) {
+    } else if (!item.empty() && out.answer.empty() && !log::contains_secret(item)) {
+      // A key offered without its prefix is not sent back in the 101 (nor to whatever logs it
+      // on the way): no subprotocol is answered then.
       out.answer = std::string(item);
     }
     if (comma == std::string_view::npos) break;
@@ -86,13 +88,13 @@ std::string ascii_json(std::string_view json) {
   return out;
 }
 
-StreamSession::StreamSession(relay::ClientWebSocket ws, const net::ip::tcp::endpoint& peer, Request request,
+StreamSession::StreamSession(relay::ClientWebSocket ws, const net::ip::address& client, Request request,
                              DoorContext& door, AddressLimits::Slot slot)
     : ws_(std::move(ws)),
       request_(std::move(request)),
       door_(door),
       slot_(std::move(slot)),
-      client_address_(peer.address().to_string()),
+      client_address_(client.to_string()),
       deadline_(ws_.get_executor()),
       arrived_(std::chrono::steady_clock::now()) {
   session_id_ = "sess_" + crypto::random_base64url(12);

@@ -51,9 +51,10 @@ struct DoorContext {
 class StreamSession : public LiveSession, public std::enable_shared_from_this<StreamSession> {
  public:
   // `ws`: the client's connection (ws:// or wss://), its upgrade request read, not answered.
+  // `client`: the peer, or the address a trusted proxy forwarded (edge/client_address.h).
   // `slot`: the connection's place under its address's limits, still counted as opening
   // until admission has decided.
-  StreamSession(relay::ClientWebSocket ws, const boost::asio::ip::tcp::endpoint& peer, Request request,
+  StreamSession(relay::ClientWebSocket ws, const boost::asio::ip::address& client, Request request,
                 DoorContext& door, AddressLimits::Slot slot = {});
   ~StreamSession() override;
 
@@ -109,7 +110,8 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
 };
 
 // Splits Sec-WebSocket-Protocol into the credential (`bouncer.key.<credential>`) and the
-// first other protocol the client offered, which is the one the server answers with.
+// first other protocol the client offered that does not look like a credential, which is the
+// one the server answers with.
 struct OfferedProtocols {
   std::string credential;
   std::string answer;

@@ -79,9 +79,10 @@ Bouncer::Bouncer(const fs::path& data_dir, const fs::path& log_dir, std::vector<
 
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
   for (;;) {
-    // The text log line: "… listening address=127.0.0.1:PORT …".
-    const std::string marker = "listening address=127.0.0.1:";
+    // The log line: "… listening address=127.0.0.1:PORT …", or its JSON form.
     const auto err = process_->err();
+    std::string marker = "listening address=127.0.0.1:";
+    if (err.find(marker) == std::string::npos) marker = R"("event":"listening","address":"127.0.0.1:)";
     const auto at = err.find(marker);
     const auto end = at == std::string::npos ? at : err.find_first_not_of("0123456789", at + marker.size());
     if (end != std::string::npos && end > at + marker.size()) {  // the whole number was written

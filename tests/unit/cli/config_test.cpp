@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
 
 namespace bouncer::cli {
 namespace {
@@ -132,6 +134,47 @@ TEST_F(ConfigPrecedence, ModelSettingsAreCheckedByName) {
                           "[models.m]\nmax_sessions = -1\nupstream = \"ws://x/\"\n", "[models.m]\n"}) {
     write_file(bad);
     EXPECT_THROW(to_server_options(parse("--config " + file_.string())), std::runtime_error) << bad;
+  }
+}
+
+TEST_F(ConfigPrecedence, TrustedProxiesAndLogRateLimitFromEverySource) {
+  write_file("trusted_proxies = \"10.0.0.0/8\"\nlog_rate_limit = 3\n");
+  auto c = parse("--config " + file_.string());
+  EXPECT_EQ(c.trusted_proxies, "10.0.0.0/8");
+  EXPECT_EQ(c.log_rate_limit, 3u);
+  ::setenv("BOUNCER_TRUSTED_PROXIES", "127.0.0.1", 1);
+  ::setenv("BOUNCER_LOG_RATE_LIMIT", "0", 1);
+  c = parse("--config " + file_.string());
+  EXPECT_EQ(c.trusted_proxies, "127.0.0.1");
+  EXPECT_EQ(c.log_rate_limit, 0u);
+  c = parse("--config " + file_.string() + " --trusted-proxies 2001:db8::/32 --log-rate-limit 50");
+  ::unsetenv("BOUNCER_TRUSTED_PROXIES");
+  ::unsetenv("BOUNCER_LOG_RATE_LIMIT");
+  EXPECT_EQ(c.trusted_proxies, "2001:db8::/32");
+  EXPECT_EQ(c.log_rate_limit, 50u);
+  EXPECT_EQ(parse("").log_rate_limit, 10u);
+  EXPECT_THROW(parse("--log-rate-limit -1"), CLI::ValidationError);
+}
+
+TEST(ServerOptions, TrustedProxiesAreValidated) {
+  Config c;
+  EXPECT_TRUE(to_server_options(c).trusted_proxies.empty()) << "nobody is trusted by default";
+  c.trusted_proxies = "10.0.0.0/8, 2001:db8::/32";
+  const auto o = to_server_options(c);
+  EXPECT_TRUE(o.trusted_proxies.contains(boost::asio::ip::make_address("10.1.2.3")));
+  EXPECT_TRUE(o.trusted_proxies.contains(boost::asio::ip::make_address("2001:db8::9")));
+  EXPECT_FALSE(o.trusted_proxies.contains(boost::asio::ip::make_address("127.0.0.1")));
+  for (const auto& [bad, message] : std::vector<std::pair<std::string, std::string>>{
+           {"10.0.0.1/8", "--trusted-proxies: '10.0.0.1/8' has bits set past its /8 prefix: did you mean 10.0.0.0/8?"},
+           {"proxy.internal", "--trusted-proxies: 'proxy.internal' is not an IP address or CIDR (such as 10.0.0.0/8 or 2001:db8::/32)"},
+           {"10.0.0.0/40", "--trusted-proxies: '10.0.0.0/40': the prefix length must be a number from 0 to 32"}}) {
+    c.trusted_proxies = bad;
+    try {
+      to_server_options(c);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()), message);
+    }
   }
 }
 
