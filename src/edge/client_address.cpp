@@ -162,7 +162,11 @@ bool Cidr::contains(const Address& address) const {
 std::string Cidr::to_string() const { return network.to_string() + "/" + std::to_string(prefix_length); }
 
 Cidr parse_cidr(std::string_view text) {
-  const auto quoted = "'" + std::string(text) + "'";
+  // Appended piece by piece: `literal + std::string&&` trips GCC 12's -Wstringop-overflow false
+  // positive under -O3 (GCC PR 105329), and CI builds with -Werror.
+  std::string quoted = "'";
+  quoted.append(text);
+  quoted += '\'';
   const auto slash = text.find('/');
   const auto address_text = text.substr(0, slash);
   if (address_text.find('%') != std::string_view::npos) {

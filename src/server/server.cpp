@@ -323,7 +323,12 @@ void Server::start() {
                           {"public_url", options_.public_url}});
   if (!options_.trusted_proxies.empty()) {
     std::string networks;
-    for (const auto& cidr : options_.trusted_proxies.networks()) networks += (networks.empty() ? "" : ",") + cidr.to_string();
+    for (const auto& cidr : options_.trusted_proxies.networks()) {
+      // Appended piece by piece: `literal + std::string&&` trips GCC 12's -Wstringop-overflow
+      // false positive under -O3 (GCC PR 105329), and CI builds with -Werror.
+      if (!networks.empty()) networks += ',';
+      networks += cidr.to_string();
+    }
     log::info("trusted_proxies", {{"networks", networks}});
   }
 }
