@@ -246,6 +246,17 @@ describe('HTTP API (DESIGN §2)', () => {
       });
     }
 
+    // Numbers beyond a double are out_of_range like any other, and quoted as the client wrote them.
+    it('numbers too large to represent → out_of_range, quoted as written', async () => {
+      const headers = { 'Content-Type': 'application/json' };
+      const huge = assertError(await mint(server.base, sk, '{"expiresIn":1e400}', { headers }), 400, 'out_of_range', 'expiresIn');
+      assert.equal(huge.message, 'expiresIn must be an integer between 1 and 3600 seconds, got 1e400');
+      const meta = assertError(await mint(server.base, sk, '{"metadata":{"a":1e400}}', { headers }), 400, 'out_of_range', 'metadata.a');
+      assert.ok(meta.message.startsWith('metadata.a is 1e400, '), meta.message);
+      const exp = assertError(await mint(server.base, sk, '{"expiresIn":6e1}', { headers }), 400, 'invalid_type', 'expiresIn');
+      assert.ok(exp.message.includes('got 6e1, '), exp.message);
+    });
+
     it('malformed JSON → invalid_json', async () => {
       const res = await mint(server.base, sk, '{"expiresIn": 60', { headers: { 'Content-Type': 'application/json' } });
       assertError(res, 400, 'invalid_json');
