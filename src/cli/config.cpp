@@ -11,6 +11,10 @@
 namespace bouncer::cli {
 namespace {
 
+// The largest maxConcurrentSessions a token may ask for: a larger server cap could never be
+// asked for, and would only lift the default of tokens minted without the option.
+constexpr std::size_t kMaxSessionsPerToken = 1000;
+
 // "--data-dir" → "data_dir" (the TOML key) and "BOUNCER_DATA_DIR" (the environment name).
 std::string key_of(const std::string& flag) {
   std::string key = flag.substr(2);
@@ -141,6 +145,11 @@ void OptionBinder::add_serve_options() {
   bind("--max-sessions-per-key", config_.max_sessions_per_key,
        "Concurrent WebSocket sessions per permanent key (0 = no cap); excess refused with 1013")
       ->capture_default_str();
+  bind("--max-sessions-per-token", config_.max_sessions_per_token,
+       "Concurrent WebSocket sessions per client token (0-1000; 0 = no cap): the default of a token minted without "
+       "constraints.realtime.maxConcurrentSessions and the ceiling of that option (a mint asking for more gets 400); "
+       "excess refused with 1013")
+      ->capture_default_str();
   bind("--max-message-bytes", config_.max_message_bytes, "Largest WebSocket message relayed (1009 above)")
       ->capture_default_str();
   bind("--session-idle-timeout-seconds", config_.session_idle_timeout_seconds,
@@ -180,6 +189,7 @@ void OptionBinder::finish() {
     static const std::set<std::string> all_keys{"data_dir", "store", "log_format", "log_level", "listen", "public_url",
                                                 "threads", "leeway_seconds", "mint_rate_per_key", "mint_burst",
                                                 "max_body_bytes", "max_header_bytes", "max_connections", "max_sessions_per_key",
+                                                "max_sessions_per_token",
                                                 "max_message_bytes", "session_idle_timeout_seconds",
                                                 "upstream_connect_timeout_seconds", "store_staleness_seconds",
                                                 "session_lease_seconds", "models"};
@@ -251,6 +261,11 @@ server::Options to_server_options(const Config& config) {
     o.models.push_back(std::move(route));
   }
   o.max_sessions_per_key = config.max_sessions_per_key;
+  if (config.max_sessions_per_token > kMaxSessionsPerToken) {
+    throw std::runtime_error("--max-sessions-per-token must be between 0 and " + std::to_string(kMaxSessionsPerToken) +
+                             " (0 = no cap)");
+  }
+  o.max_sessions_per_token = config.max_sessions_per_token;
   if (config.max_message_bytes < 1024 || config.max_message_bytes > 64 * 1024 * 1024) {
     throw std::runtime_error("--max-message-bytes must be between 1024 and 67108864");
   }

@@ -41,6 +41,7 @@ struct Config {
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_connections = 10000;
   std::size_t max_sessions_per_key = 1000;
+  std::size_t max_sessions_per_token = 10;
   std::size_t max_message_bytes = 1 << 20;
   std::int64_t session_idle_timeout_seconds = 60;
   std::int64_t upstream_connect_timeout_seconds = 10;

@@ -147,6 +147,7 @@ Refusal StreamSession::authenticate(std::string_view credential, const State& st
   grant_.models = claims.models;
   grant_.origins = claims.origins;
   grant_.max_session_duration = claims.max_session_duration;
+  grant_.max_concurrent_sessions = claims.max_concurrent_sessions;
   return Refusal::none;
 }
 
@@ -193,8 +194,9 @@ Refusal StreamSession::admit() {
   route_ = door_.options.find_model(model_);
   if (const auto r = policy::check_scope(grant_, model_, route_ != nullptr, origin_); r != Refusal::none) return r;
 
-  switch (door_.registry.reserve(session_id_, grant_.key_id, model_, door_.options.max_sessions_per_key,
-                                 route_->max_sessions, ticket_)) {
+  caps_ = {door_.options.max_sessions_per_key, route_->max_sessions,
+           policy::token_session_cap(grant_, door_.options.max_sessions_per_token)};
+  switch (door_.registry.reserve(session_id_, {grant_.key_id, model_, grant_.token_id}, caps_, ticket_)) {
     case SessionRegistry::Outcome::reserved:
       // Reachable from now on: a revocation or a shutdown during the upstream connect must
       // end this session too (end() holds it until the relay starts).
@@ -203,6 +205,7 @@ Refusal StreamSession::admit() {
     case SessionRegistry::Outcome::closed: return Refusal::shutting_down;
     case SessionRegistry::Outcome::key_cap:
     case SessionRegistry::Outcome::model_cap: return Refusal::capacity;
+    case SessionRegistry::Outcome::token_cap: return Refusal::token_capacity;
   }
   return Refusal::capacity;
 }
@@ -239,7 +242,9 @@ void StreamSession::refuse(Refusal refusal) {
 
 // ---- capacity across the cluster: the last check, when the store is shared ----
 
-store::SessionLeases::Lease StreamSession::lease() const { return {session_id_, grant_.key_id, model_}; }
+store::SessionLeases::Lease StreamSession::lease() const {
+  return {session_id_, grant_.key_id, model_, grant_.token_id};
+}
 
 void StreamSession::release_cluster_place() {
   if (!lease_asked_) return;
@@ -253,7 +258,7 @@ void StreamSession::take_cluster_place() {
   auto* leases = door_.store.session_leases();
   if (!leases) return connect_upstream();
   lease_asked_ = true;
-  leases->acquire(lease(), door_.options.max_sessions_per_key, route_->max_sessions,
+  leases->acquire(lease(), caps_,
                   [self = shared_from_this()](std::error_code ec, store::SessionLeases::Outcome outcome) {
                     net::post(self->deadline_.get_executor(), [self, ec, outcome] { self->on_cluster_place(ec, outcome); });
                   });
@@ -274,7 +279,12 @@ void StreamSession::on_cluster_place(std::error_code ec, store::SessionLeases::O
     door_.registry.set_lease(session_id_, SessionRegistry::Lease::lost);
     return connect_upstream();
   }
-  if (outcome != Outcome::granted) return refuse(Refusal::capacity);
+  switch (outcome) {
+    case Outcome::granted: break;
+    case Outcome::key_cap:
+    case Outcome::model_cap: return refuse(Refusal::capacity);
+    case Outcome::token_cap: return refuse(Refusal::token_capacity);
+  }
   door_.registry.set_lease(session_id_, SessionRegistry::Lease::held);
   connect_upstream();
 }

@@ -80,6 +80,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   std::optional<std::string> origin_;
   policy::Grant grant_;
   const ModelRoute* route_ = nullptr;
+  store::SessionCaps caps_;  // this session's caps, on this node and across the cluster
   std::unique_ptr<SessionRegistry::Ticket> ticket_;
   bool lease_asked_ = false;  // a place was asked of the shared store: released at the end
   std::shared_ptr<relay::Pump> pump_;
