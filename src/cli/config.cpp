@@ -15,6 +15,10 @@
 namespace bouncer::cli {
 namespace {
 
+// The largest maxConcurrentSessions a token may ask for: a larger server cap could never be
+// asked for, and would only lift the default of tokens minted without the option.
+constexpr std::size_t kMaxSessionsPerToken = 1000;
+
 // "--data-dir" → "data_dir" (the TOML key) and "BOUNCER_DATA_DIR" (the environment name).
 std::string key_of(const std::string& flag) {
   std::string key = flag.substr(2);
@@ -254,6 +258,11 @@ void OptionBinder::add_serve_options() {
   bind("--max-sessions-per-key", config_.max_sessions_per_key,
        "Concurrent WebSocket sessions per permanent key (0 = no cap); excess refused with 1013")
       ->capture_default_str();
+  bind("--max-sessions-per-token", config_.max_sessions_per_token,
+       "Concurrent WebSocket sessions per client token (0-1000; 0 = no cap): the default of a token minted without "
+       "constraints.realtime.maxConcurrentSessions and the ceiling of that option (a mint asking for more gets 400); "
+       "excess refused with 1013")
+      ->capture_default_str();
   bind("--max-message-bytes", config_.max_message_bytes, "Largest WebSocket message relayed (1009 above)")
       ->capture_default_str();
   bind("--session-idle-timeout-seconds", config_.session_idle_timeout_seconds,
@@ -294,6 +303,7 @@ void OptionBinder::finish() {
                                                 "first_byte_timeout_seconds", "header_timeout_seconds",
                                                 "max_invalid_credentials_per_ip", "invalid_credentials_window_seconds",
                                                 "invalid_credentials_penalty_seconds",
+                                                "max_sessions_per_token",
                                                 "max_message_bytes", "session_idle_timeout_seconds",
                                                 "upstream_connect_timeout_seconds", "store_staleness_seconds",
                                                 "session_lease_seconds", "trusted_proxies", "models"};
@@ -369,6 +379,11 @@ server::Options to_server_options(const Config& config) {
   o.data_dir.root = config.data_dir;
   o.models = model_routes(config.models);
   o.max_sessions_per_key = config.max_sessions_per_key;
+  if (config.max_sessions_per_token > kMaxSessionsPerToken) {
+    throw std::runtime_error("--max-sessions-per-token must be between 0 and " + std::to_string(kMaxSessionsPerToken) +
+                             " (0 = no cap)");
+  }
+  o.max_sessions_per_token = config.max_sessions_per_token;
   if (config.max_message_bytes < 1024 || config.max_message_bytes > 64 * 1024 * 1024) {
     throw std::runtime_error("--max-message-bytes must be between 1024 and 67108864");
   }

@@ -52,6 +52,7 @@ struct Config {
   std::int64_t invalid_credentials_window_seconds = 10;
   std::int64_t invalid_credentials_penalty_seconds = 30;
   std::size_t max_sessions_per_key = 1000;
+  std::size_t max_sessions_per_token = 10;
   std::size_t max_message_bytes = 1 << 20;
   std::int64_t session_idle_timeout_seconds = 60;
   std::int64_t upstream_connect_timeout_seconds = 10;

@@ -31,7 +31,7 @@ namespace bouncer::metrics {
 // Why the door refused a session: the log's `session_refused` reason without its `refused_`.
 #define BOUNCER_REFUSAL_REASONS(X)                                                                            \
   X(invalid_api_key) X(token_revoked) X(token_expired) X(unknown_model) X(model_not_allowed)                 \
-  X(origin_not_allowed) X(capacity) X(upstream_unavailable) X(shutting_down) X(store_unavailable)           \
+  X(origin_not_allowed) X(capacity) X(token_capacity) X(upstream_unavailable) X(shutting_down) X(store_unavailable)           \
   X(address_penalised)
 
 // Why a relayed session ended.

@@ -15,6 +15,7 @@ CloseReason close_reason(Refusal refusal) {
     case Refusal::model_not_allowed: return {1008, "Model not allowed"};
     case Refusal::origin_not_allowed: return {1008, "Origin not allowed"};
     case Refusal::capacity: return {1013, "Concurrent session limit reached"};
+    case Refusal::token_capacity: return {1013, "Concurrent session limit reached for this token"};
     case Refusal::upstream_unavailable: return {1011, "Upstream unavailable"};
     case Refusal::shutting_down: return {1001, "Server shutting down"};
     case Refusal::store_unavailable: return {1013, "Service unavailable, try again later"};
@@ -33,6 +34,7 @@ std::string_view counter_name(Refusal refusal) {
     case Refusal::model_not_allowed: return "refused_model_not_allowed";
     case Refusal::origin_not_allowed: return "refused_origin_not_allowed";
     case Refusal::capacity: return "refused_capacity";
+    case Refusal::token_capacity: return "refused_token_capacity";
     case Refusal::upstream_unavailable: return "refused_upstream_unavailable";
     case Refusal::shutting_down: return "refused_shutting_down";
     case Refusal::store_unavailable: return "refused_store_unavailable";
@@ -53,6 +55,13 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
 }
 
 }  // namespace
+
+std::size_t token_session_cap(const Grant& grant, std::size_t server_cap) {
+  if (grant.token_id.empty()) return 0;
+  if (!grant.max_concurrent_sessions || *grant.max_concurrent_sessions <= 0) return server_cap;
+  const auto own = static_cast<std::size_t>(*grant.max_concurrent_sessions);
+  return server_cap == 0 ? own : std::min(own, server_cap);
+}
 
 Refusal check_scope(const Grant& grant, std::string_view model, bool model_known, std::optional<std::string_view> origin) {
   if (!model_known) return Refusal::unknown_model;
@@ -117,6 +126,7 @@ AdmissionVerdict judge_client_token(std::string_view jwt, const AdmissionFacts& 
   verdict.grant.models = claims.models;
   verdict.grant.origins = claims.origins;
   verdict.grant.max_session_duration = claims.max_session_duration;
+  verdict.grant.max_concurrent_sessions = claims.max_concurrent_sessions;
   return verdict;
 }
 

@@ -5,6 +5,7 @@
 #include "policy/credential.h"
 #include "token/jwt.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -24,7 +25,8 @@ enum class Refusal {
   unknown_model,       // the server does not serve the requested model
   model_not_allowed,   // the token's models do not include it
   origin_not_allowed,  // the token is origin-scoped and Origin is missing or not listed
-  capacity,            // a concurrent-session cap is reached
+  capacity,            // the key's or the model's concurrent-session cap is reached
+  token_capacity,      // the token's own concurrent-session cap is reached
   upstream_unavailable,
   shutting_down,
   store_unavailable,   // the store has not been read for longer than the staleness window
@@ -37,7 +39,7 @@ struct CloseReason {
 };
 
 // 1008 for the permanent refusals (their messages say "not allowed", "Invalid API key" …
-// so clients stop retrying), 1013 for capacity, for a store out of reach past the
+// so clients stop retrying), 1013 for every capacity cap, for a store out of reach past the
 // staleness window and for an address serving a penalty (all: try again later), 1011 for upstream trouble, 1001 while the
 // server shuts down.
 CloseReason close_reason(Refusal refusal);
@@ -53,7 +55,14 @@ struct Grant {
   std::optional<std::vector<std::string>> models;   // absent: any model
   std::optional<std::vector<std::string>> origins;  // absent: any origin, or none
   std::optional<std::int64_t> max_session_duration;  // seconds
+  std::optional<std::int64_t> max_concurrent_sessions;  // the token's own cap on its live sessions
 };
+
+// The cap on one token's live sessions: the smaller of the token's own
+// (constraints.realtime.maxConcurrentSessions) and the server's (--max-sessions-per-token),
+// which is so both the default and the ceiling. 0 = no cap: a permanent key at the door (its
+// key's cap covers it), or a token without its own cap on a server configured with none.
+std::size_t token_session_cap(const Grant& grant, std::size_t server_cap);
 
 // The scope checks, in order: model known → model allowed → Origin allowed.
 // `origin` is the request's Origin header (absent when the request had none). Origins

@@ -11,12 +11,14 @@
 //        model (urls only) → expiresIn → allowedModels → allowedOrigins → constraints → metadata;
 //      inside an array: its type, its size, then each entry in index order (type, emptiness,
 //      length, existence / canonical form, duplicate of an earlier entry); inside
-//      constraints: its type, unknown keys, realtime (type, unknown keys, maxSessionDuration);
+//      constraints: its type, unknown keys, realtime (type, unknown keys, maxSessionDuration,
+//      maxConcurrentSessions: its range 1-1000, then the server's --max-sessions-per-token);
 //      inside metadata: type, key count, nesting depth, non-finite numbers, serialized size;
 //   6. cross-field rule (urls only): `model` must be one of `allowedModels` when both are given.
 //
 // `null` for an optional field (expiresIn, allowedModels, allowedOrigins, constraints,
-// constraints.realtime, constraints.realtime.maxSessionDuration, metadata) means the field is
+// constraints.realtime, constraints.realtime.maxSessionDuration,
+// constraints.realtime.maxConcurrentSessions, metadata) means the field is
 // absent: clients that serialise unset options as null (`{"expiresIn": null}`) get the
 // defaults. `model` on the urls endpoint is required, so `null` there is "missing_field".
 //
@@ -64,6 +66,7 @@ constexpr std::string_view kConstraints = "constraints";
 constexpr std::string_view kMetadata = "metadata";
 constexpr std::string_view kRealtime = "realtime";
 constexpr std::string_view kMaxSessionDuration = "maxSessionDuration";
+constexpr std::string_view kMaxConcurrentSessions = "maxConcurrentSessions";
 
 constexpr std::array<std::string_view, 5> kTokenFields{kExpiresIn, kAllowedModels, kAllowedOrigins, kConstraints,
                                                        kMetadata};
@@ -520,7 +523,7 @@ class Parser {
 
   Error parse_constraints(const value& v, MintOptions& out) const {
     static constexpr std::array<std::string_view, 1> kConstraintFields{kRealtime};
-    static constexpr std::array<std::string_view, 1> kRealtimeFields{kMaxSessionDuration};
+    static constexpr std::array<std::string_view, 2> kRealtimeFields{kMaxSessionDuration, kMaxConcurrentSessions};
     const std::string where(kConstraints);
     if (!v.is_object()) {
       return fail(
@@ -542,12 +545,33 @@ class Parser {
     }
     const object& r = rt->get_object();
     if (Error e = only_known_keys(r, rt_where, kRealtimeFields)) return e;
-    const value* d = present(r, kMaxSessionDuration);
-    if (!d) return std::nullopt;
-    auto res = read_integer(*d, numbers_, rt_where + "." + std::string(kMaxSessionDuration),
-                            limits_.min_session_duration, limits_.max_session_duration, "seconds");
+    if (const value* d = present(r, kMaxSessionDuration)) {
+      auto res = read_integer(*d, numbers_, rt_where + "." + std::string(kMaxSessionDuration), limits_.min_session_duration,
+                              limits_.max_session_duration, "seconds");
+      if (auto* e = std::get_if<ApiError>(&res)) return std::move(*e);
+      out.max_session_duration = std::get<std::int64_t>(res);
+    }
+    if (const value* n = present(r, kMaxConcurrentSessions)) {
+      if (Error e = parse_concurrent_sessions(*n, rt_where + "." + std::string(kMaxConcurrentSessions), out)) return e;
+    }
+    return std::nullopt;
+  }
+
+  // The contract's range first, then this server's ceiling: a token asking for more than the
+  // server would ever admit is refused at mint time, not silently capped at the door.
+  Error parse_concurrent_sessions(const value& v, const std::string& param, MintOptions& out) const {
+    auto res = read_integer(v, numbers_, param, limits_.min_concurrent_sessions, limits_.max_concurrent_sessions, "sessions");
     if (auto* e = std::get_if<ApiError>(&res)) return std::move(*e);
-    out.max_session_duration = std::get<std::int64_t>(res);
+    const std::int64_t n = std::get<std::int64_t>(res);
+    const std::int64_t ceiling = limits_.concurrent_sessions_ceiling;
+    if (ceiling > 0 && n > ceiling) {
+      return fail("out_of_range",
+                  param + " is " + std::to_string(n) + ", above this server's ceiling of " + std::to_string(ceiling) +
+                      " live sessions per token (its --max-sessions-per-token): ask for at most " +
+                      std::to_string(ceiling) + ", or omit it to get " + std::to_string(ceiling),
+                  param);
+    }
+    out.max_concurrent_sessions = n;
     return std::nullopt;
   }
 

@@ -26,6 +26,11 @@ struct MintLimits {
   std::size_t max_origin_length = 253;
   std::int64_t min_session_duration = 10;
   std::int64_t max_session_duration = 86400;  // one day; DESIGN sets only the lower bound
+  std::int64_t min_concurrent_sessions = 1;
+  std::int64_t max_concurrent_sessions = 1000;
+  // The server's own cap on a token's live sessions (--max-sessions-per-token), its default
+  // and its ceiling: an option above it is refused, naming it. 0 = none (the range above only).
+  std::int64_t concurrent_sessions_ceiling = 0;
   std::size_t max_metadata_bytes = 4096;      // serialized
   std::size_t max_metadata_keys = 64;         // top-level keys
   std::size_t max_metadata_depth = 4;
@@ -37,6 +42,7 @@ struct MintOptions {
   std::optional<std::vector<std::string>> allowed_models;
   std::optional<std::vector<std::string>> allowed_origins;
   std::optional<std::int64_t> max_session_duration;
+  std::optional<std::int64_t> max_concurrent_sessions;  // live sessions of this one token at a time
   std::optional<boost::json::object> metadata;
   std::optional<std::string> model;  // only for POST /v1/client/urls, where it is required
 

@@ -60,7 +60,7 @@ void LeaseKeeper::tick() {
   for (auto& s : registry_.lease_view()) {
     if (s.state == SessionRegistry::Lease::acquiring) continue;  // admission is checking the caps
     auto& list = s.state == SessionRegistry::Lease::held ? held : lost;
-    list.push_back({std::move(s.session_id), std::move(s.key_id), std::move(s.model)});
+    list.push_back({std::move(s.session_id), std::move(s.key_id), std::move(s.model), std::move(s.token_id)});
   }
   if (!held.empty()) {
     begin_call();
@@ -75,7 +75,7 @@ void LeaseKeeper::tick() {
   for (auto& lease : lost) {
     // No cap: the session is live already; its place is taken back, not asked for.
     begin_call();
-    leases_.acquire(lease, 0, 0, [this, id = lease.session_id](std::error_code ec, store::SessionLeases::Outcome) {
+    leases_.acquire(lease, {}, [this, id = lease.session_id](std::error_code ec, store::SessionLeases::Outcome) {
       if (!ec) registry_.set_lease(id, SessionRegistry::Lease::held);
       end_call();
     });

@@ -122,9 +122,17 @@ std::string permissions_json(const policy::MintOptions& o) {
   return out + "}";
 }
 
+// The echo of constraints.realtime: only what the request set (null when nothing), so an
+// answer without the options stays what the SDK expects.
 std::string constraints_json(const policy::MintOptions& o) {
-  if (!o.max_session_duration) return "null";
-  return "{\"realtime\":{\"maxSessionDuration\":" + std::to_string(*o.max_session_duration) + "}}";
+  if (!o.max_session_duration && !o.max_concurrent_sessions) return "null";
+  std::string realtime;
+  if (o.max_session_duration) realtime += "\"maxSessionDuration\":" + std::to_string(*o.max_session_duration);
+  if (o.max_concurrent_sessions) {
+    if (!realtime.empty()) realtime += ',';
+    realtime += "\"maxConcurrentSessions\":" + std::to_string(*o.max_concurrent_sessions);
+  }
+  return "{\"realtime\":{" + realtime + "}}";
 }
 
 std::string scopes_json(const policy::MintOptions& o) {
@@ -147,6 +155,7 @@ std::string scopes_json(const policy::MintOptions& o) {
     add("origins", v);
   }
   if (o.max_session_duration) add("maxSessionDuration", std::to_string(*o.max_session_duration));
+  if (o.max_concurrent_sessions) add("maxConcurrentSessions", std::to_string(*o.max_concurrent_sessions));
   return out + "}";
 }
 
@@ -191,7 +200,10 @@ Minter::Minter(const Options& options, StateCache& cache, store::Store& store, c
       cache_(cache),
       store_(store),
       limiter_(options.mint_rate_per_key, options.mint_burst),
-      model_exists_([&models](std::string_view name) { return models.current()->find(name) != nullptr; }) {}
+      model_exists_([&models](std::string_view name) { return models.current()->find(name) != nullptr; }),
+      limits_(options.mint_limits) {
+  limits_.concurrent_sessions_ceiling = static_cast<std::int64_t>(options.max_sessions_per_token);
+}
 
 void Minter::handle(const Request& request, const std::string& client, policy::MintEndpoint endpoint,
                     std::function<void(Response)> respond) {
@@ -230,7 +242,7 @@ void Minter::handle(const Request& request, const std::string& client, policy::M
     }
   }
 
-  auto parsed = policy::parse_mint_options(body, model_exists_, options_.mint_limits, endpoint);
+  auto parsed = policy::parse_mint_options(body, model_exists_, limits_, endpoint);
   if (auto* error = std::get_if<ApiError>(&parsed)) return refuse(*error, key.id);
   const auto opts = std::get<policy::MintOptions>(std::move(parsed));
 
@@ -250,6 +262,7 @@ void Minter::handle(const Request& request, const std::string& client, policy::M
   claims.models = endpoint == policy::MintEndpoint::urls ? std::optional(std::vector{*opts.model}) : opts.allowed_models;
   claims.origins = opts.allowed_origins;
   claims.max_session_duration = opts.max_session_duration;
+  claims.max_concurrent_sessions = opts.max_concurrent_sessions;
   auto jwt = token::sign(claims, state->active_kid, *state->active_key);
 
   store::TokenRecord record;

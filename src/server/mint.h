@@ -36,6 +36,7 @@ class Minter {
   store::Store& store_;
   RateLimiter limiter_;
   policy::ModelExists model_exists_;
+  policy::MintLimits limits_;  // options.mint_limits with --max-sessions-per-token as the ceiling
   // Administrative writes wait for the store (a network round trip with Redis): they run
   // here, never on an I/O thread.
   boost::asio::thread_pool admin_pool_{1};

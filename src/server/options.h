@@ -69,6 +69,9 @@ struct Options {
 
   // Sessions (the door).
   std::size_t max_sessions_per_key = 1000;  // concurrent sessions per permanent key; 0 = no cap
+  // Concurrent sessions per client token, unless the token asks for fewer
+  // (constraints.realtime.maxConcurrentSessions, refused at mint time above this); 0 = no cap.
+  std::size_t max_sessions_per_token = 10;
   std::size_t max_message_bytes = 1 << 20;  // larger WebSocket messages close with 1009
   std::chrono::seconds session_idle_timeout{60};
   std::chrono::seconds upstream_connect_timeout{10};

@@ -6,18 +6,35 @@ namespace bouncer::server {
 
 SessionRegistry::Ticket::~Ticket() { registry_.release(id_); }
 
-SessionRegistry::Outcome SessionRegistry::reserve(const std::string& session_id, const std::string& key_id,
-                                                  const std::string& model, std::size_t key_cap, std::size_t model_cap,
-                                                  std::unique_ptr<Ticket>& ticket) {
+namespace {
+
+using Counts = std::unordered_map<std::string, std::size_t>;
+
+bool at_cap(const Counts& counts, const std::string& name, std::size_t cap) {
+  if (cap == 0) return false;
+  const auto it = counts.find(name);
+  return it != counts.end() && it->second >= cap;
+}
+
+// Counters that reach zero are erased so that the maps stay as small as the live set.
+void decrement(Counts& counts, const std::string& name) {
+  if (auto it = counts.find(name); it != counts.end() && --it->second == 0) counts.erase(it);
+}
+
+}  // namespace
+
+SessionRegistry::Outcome SessionRegistry::reserve(const std::string& session_id, const Owner& owner,
+                                                  const store::SessionCaps& caps, std::unique_ptr<Ticket>& ticket) {
   std::lock_guard lock(mutex_);
   if (closed_) return Outcome::closed;
-  auto& for_key = per_key_[key_id];
-  auto& for_model = per_model_[model];
-  if (key_cap && for_key >= key_cap) return Outcome::key_cap;
-  if (model_cap && for_model >= model_cap) return Outcome::model_cap;
-  ++for_key;
-  ++for_model;
-  sessions_.emplace(session_id, Entry{key_id, model, {}});
+  const bool has_token = !owner.token_id.empty();
+  if (at_cap(per_key_, owner.key_id, caps.per_key)) return Outcome::key_cap;
+  if (at_cap(per_model_, owner.model, caps.per_model)) return Outcome::model_cap;
+  if (has_token && at_cap(per_token_, owner.token_id, caps.per_token)) return Outcome::token_cap;
+  ++per_key_[owner.key_id];
+  ++per_model_[owner.model];
+  if (has_token) ++per_token_[owner.token_id];
+  sessions_.emplace(session_id, Entry{owner, {}});
   ticket.reset(new Ticket(*this, session_id));
   return Outcome::reserved;
 }
@@ -31,9 +48,10 @@ void SessionRegistry::release(const std::string& session_id) {
   std::lock_guard lock(mutex_);
   const auto it = sessions_.find(session_id);
   if (it == sessions_.end()) return;
-  // Counters that reach zero are erased so that the maps stay as small as the live set.
-  if (auto k = per_key_.find(it->second.key_id); k != per_key_.end() && --k->second == 0) per_key_.erase(k);
-  if (auto m = per_model_.find(it->second.model); m != per_model_.end() && --m->second == 0) per_model_.erase(m);
+  const Owner& owner = it->second.owner;
+  decrement(per_key_, owner.key_id);
+  decrement(per_model_, owner.model);
+  if (!owner.token_id.empty()) decrement(per_token_, owner.token_id);
   sessions_.erase(it);
 }
 
@@ -43,7 +61,7 @@ std::size_t SessionRegistry::end_sessions_of_key(const std::string& key_id, std:
   {
     std::lock_guard lock(mutex_);
     for (auto& [id, entry] : sessions_) {
-      if (entry.key_id != key_id) continue;
+      if (entry.owner.key_id != key_id) continue;
       if (auto s = entry.session.lock()) targets.push_back(std::move(s));
     }
   }
@@ -81,7 +99,7 @@ std::vector<SessionRegistry::LeaseView> SessionRegistry::lease_view() {
   out.reserve(sessions_.size());
   for (const auto& [id, entry] : sessions_) {
     if (entry.session.expired()) continue;  // reserved, not yet attached (or already gone)
-    out.push_back({id, entry.key_id, entry.model, entry.lease});
+    out.push_back({id, entry.owner.key_id, entry.owner.model, entry.owner.token_id, entry.lease});
   }
   return out;
 }

@@ -1,7 +1,9 @@
-// The live WebSocket sessions: concurrent-session caps per key and per model, and ending
+// The live WebSocket sessions: concurrent-session caps per key, per model and per token, and ending
 // sessions from outside (revocation with --end-sessions, shutdown). Admission takes one
 // short lock here; relaying frames never touches it.
 #pragma once
+
+#include "store/store.h"
 
 #include <cstdint>
 #include <memory>
@@ -37,12 +39,20 @@ class SessionRegistry {
     std::string id_;
   };
 
-  enum class Outcome { reserved, key_cap, model_cap, closed };
+  enum class Outcome { reserved, key_cap, model_cap, token_cap, closed };
 
-  // Reserves a session for `key_id` on `model` unless a cap (0 = none) is reached or the
-  // registry is closed.
-  Outcome reserve(const std::string& session_id, const std::string& key_id, const std::string& model,
-                  std::size_t key_cap, std::size_t model_cap, std::unique_ptr<Ticket>& ticket);
+  // Who a session counts against: its permanent key, its model and, for a client token, the
+  // token (jti; empty for a permanent key at the door, which counts against no token).
+  struct Owner {
+    std::string key_id;
+    std::string model;
+    std::string token_id;
+  };
+
+  // Reserves a session for `owner` unless the registry is closed or a cap is reached (checked
+  // key, then model, then token; 0 = no cap).
+  Outcome reserve(const std::string& session_id, const Owner& owner, const store::SessionCaps& caps,
+                  std::unique_ptr<Ticket>& ticket);
 
   // Makes a reserved session reachable by end_sessions_of_key / end_all.
   void attach(const Ticket& ticket, std::weak_ptr<LiveSession> session);
@@ -69,6 +79,7 @@ class SessionRegistry {
     std::string session_id;
     std::string key_id;
     std::string model;
+    std::string token_id;
     Lease state = Lease::acquiring;
   };
   // Every attached session (admitted, upstream connecting or relaying).
@@ -76,8 +87,7 @@ class SessionRegistry {
 
  private:
   struct Entry {
-    std::string key_id;
-    std::string model;
+    Owner owner;
     std::weak_ptr<LiveSession> session;
     Lease lease = Lease::acquiring;
   };
@@ -88,6 +98,7 @@ class SessionRegistry {
   std::unordered_map<std::string, Entry> sessions_;
   std::unordered_map<std::string, std::size_t> per_key_;
   std::unordered_map<std::string, std::size_t> per_model_;
+  std::unordered_map<std::string, std::size_t> per_token_;
 };
 
 }  // namespace bouncer::server

@@ -179,8 +179,9 @@ Refusal StreamSession::admit() {
 
   route_ = models_->find(model_);
 
-  switch (door_.registry.reserve(session_id_, grant_.key_id, model_, door_.options.max_sessions_per_key,
-                                 route_->max_sessions, ticket_)) {
+  caps_ = {door_.options.max_sessions_per_key, route_->max_sessions,
+           policy::token_session_cap(grant_, door_.options.max_sessions_per_token)};
+  switch (door_.registry.reserve(session_id_, {grant_.key_id, model_, grant_.token_id}, caps_, ticket_)) {
     case SessionRegistry::Outcome::reserved:
       // Reachable from now on: a revocation or a shutdown during the upstream connect must
       // end this session too (end() holds it until the relay starts).
@@ -189,6 +190,7 @@ Refusal StreamSession::admit() {
     case SessionRegistry::Outcome::closed: return Refusal::shutting_down;
     case SessionRegistry::Outcome::key_cap:
     case SessionRegistry::Outcome::model_cap: return Refusal::capacity;
+    case SessionRegistry::Outcome::token_cap: return Refusal::token_capacity;
   }
   return Refusal::capacity;
 }
@@ -252,7 +254,9 @@ void StreamSession::log_refusal(Refusal refusal) const {
 
 // ---- capacity across the cluster: the last check, when the store is shared ----
 
-store::SessionLeases::Lease StreamSession::lease() const { return {session_id_, grant_.key_id, model_}; }
+store::SessionLeases::Lease StreamSession::lease() const {
+  return {session_id_, grant_.key_id, model_, grant_.token_id};
+}
 
 void StreamSession::release_cluster_place() {
   if (!lease_asked_) return;
@@ -266,7 +270,7 @@ void StreamSession::take_cluster_place() {
   auto* leases = door_.store.session_leases();
   if (!leases) return connect_upstream();
   lease_asked_ = true;
-  leases->acquire(lease(), door_.options.max_sessions_per_key, route_->max_sessions,
+  leases->acquire(lease(), caps_,
                   [self = shared_from_this()](std::error_code ec, store::SessionLeases::Outcome outcome) {
                     net::post(self->deadline_.get_executor(), [self, ec, outcome] { self->on_cluster_place(ec, outcome); });
                   });
@@ -287,7 +291,12 @@ void StreamSession::on_cluster_place(std::error_code ec, store::SessionLeases::O
     door_.registry.set_lease(session_id_, SessionRegistry::Lease::lost);
     return connect_upstream();
   }
-  if (outcome != Outcome::granted) return refuse(Refusal::capacity);
+  switch (outcome) {
+    case Outcome::granted: break;
+    case Outcome::key_cap:
+    case Outcome::model_cap: return refuse(Refusal::capacity);
+    case Outcome::token_cap: return refuse(Refusal::token_capacity);
+  }
   door_.registry.set_lease(session_id_, SessionRegistry::Lease::held);
   connect_upstream();
 }

@@ -99,6 +99,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   // model leaves this session as it started.
   std::shared_ptr<const ModelTable> models_;
   const ModelRoute* route_ = nullptr;  // in models_
+  store::SessionCaps caps_;  // this session's caps, on this node and across the cluster
   std::unique_ptr<SessionRegistry::Ticket> ticket_;
   bool lease_asked_ = false;  // a place was asked of the shared store: released at the end
   std::shared_ptr<relay::Pump> pump_;

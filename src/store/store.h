@@ -38,7 +38,8 @@ struct TokenRecord {
   std::string kid;            // signing key that signed it
   std::int64_t issued_at = 0;
   std::int64_t expires_at = 0;
-  std::string scopes_json;    // {"models":[…],"origins":[…],"maxSessionDuration":N}, fields only when set
+  // {"models":[…],"origins":[…],"maxSessionDuration":N,"maxConcurrentSessions":N}, fields only when set
+  std::string scopes_json;
   std::string metadata_json;  // the token's metadata object, empty when none
 
   bool operator==(const TokenRecord&) const = default;
@@ -119,29 +120,37 @@ class Store {
   virtual SessionLeases* session_leases() { return nullptr; }
 };
 
+// Caps on concurrent sessions; 0 = no cap.
+struct SessionCaps {
+  std::size_t per_key = 0;
+  std::size_t per_model = 0;
+  std::size_t per_token = 0;  // the sessions of one client token (jti)
+};
+
 // A lease per live WebSocket session, held in the shared store so that caps on concurrent
-// sessions per key and per model hold across every node. The node holding a session renews
-// its lease; a node that dies stops renewing, and its sessions' places come free when their
-// leases run out (ttl), never later.
+// sessions per key, per model and per token hold across every node. The node holding a
+// session renews its lease; a node that dies stops renewing, and its sessions' places come
+// free when their leases run out (ttl), never later.
 class SessionLeases {
  public:
   struct Lease {
     std::string session_id;
     std::string key_id;
     std::string model;
+    std::string token_id = {};  // jti; empty for a permanent key at the door (no token to count)
   };
-  enum class Outcome { granted, key_cap, model_cap };
+  enum class Outcome { granted, key_cap, model_cap, token_cap };
   using Acquired = std::function<void(std::error_code, Outcome)>;
 
   virtual ~SessionLeases() = default;
   // How long a lease lives unless renewed.
   virtual std::chrono::milliseconds ttl() const = 0;
-  // Takes a place for `lease` unless its key already holds `key_cap` live leases or its
-  // model `model_cap` (0 = no cap: a session admitted while the store was unreachable takes
-  // its place back this way). Taking a place the session already holds counts it once.
-  // `done` runs on the store's thread; an error_code when the store cannot answer (nothing
-  // was taken).
-  virtual void acquire(const Lease& lease, std::size_t key_cap, std::size_t model_cap, Acquired done) = 0;
+  // Takes a place for `lease` unless its key already holds `caps.per_key` live leases, its
+  // model `caps.per_model` or its token `caps.per_token`, checked in that order (all 0: a
+  // session admitted while the store was unreachable takes its place back this way). Taking
+  // a place the session already holds counts it once. `done` runs on the store's thread; an
+  // error_code when the store cannot answer (nothing was taken).
+  virtual void acquire(const Lease& lease, const SessionCaps& caps, Acquired done) = 0;
   // Extends the leases in `live` (this node's sessions) by ttl(). A lease that ran out
   // meanwhile is not taken back here (its place may be another's now): `held[i]` is false
   // for it, and the caller takes it back with acquire(). `done` runs on the store's thread.

@@ -164,6 +164,9 @@ std::string claims_problem(const Claims& c) {
   if (c.max_session_duration && !is_valid_numeric(*c.max_session_duration)) {
     return "max_session_duration must be a positive integer";
   }
+  if (c.max_concurrent_sessions && !is_valid_numeric(*c.max_concurrent_sessions)) {
+    return "max_concurrent_sessions must be a positive integer";
+  }
   return {};
 }
 
@@ -325,6 +328,11 @@ bool read_claims(const bj::object& payload, const VerifyOptions& options, Claims
     if (!read_integer(*v, "max_session_duration", seconds, out)) return false;
     claims.max_session_duration = seconds;
   }
+  if (const bj::value* v = payload.if_contains("max_concurrent_sessions")) {
+    std::int64_t sessions = 0;
+    if (!read_integer(*v, "max_concurrent_sessions", sessions, out)) return false;
+    claims.max_concurrent_sessions = sessions;
+  }
   if (std::string problem = claims_problem(claims); !problem.empty()) {
     return fail(out, Status::invalid_claims, std::move(problem));
   }
@@ -413,6 +421,7 @@ std::string sign(const Claims& claims, std::string_view kid, const crypto::Secre
   if (claims.models) add_list("models", *claims.models);
   if (claims.origins) add_list("origins", *claims.origins);
   if (claims.max_session_duration) add_integer("max_session_duration", *claims.max_session_duration);
+  if (claims.max_concurrent_sessions) add_integer("max_concurrent_sessions", *claims.max_concurrent_sessions);
   payload += '}';
 
   std::string token;

@@ -29,6 +29,9 @@ struct Claims {
   std::optional<std::vector<std::string>> models;   // claim "models"; absent = any model
   std::optional<std::vector<std::string>> origins;  // claim "origins"; absent = any origin
   std::optional<std::int64_t> max_session_duration;  // claim "max_session_duration", seconds
+  // Claim "max_concurrent_sessions": live sessions of this token at a time. Absent: the
+  // server's own per-token cap applies.
+  std::optional<std::int64_t> max_concurrent_sessions;
 
   bool operator==(const Claims&) const = default;
 };

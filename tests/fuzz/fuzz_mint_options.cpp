@@ -93,9 +93,11 @@ std::string encode(const MintOptions& o) {
   body["expiresIn"] = o.expires_in;
   if (o.allowed_models) body["allowedModels"] = boost::json::value_from(*o.allowed_models);
   if (o.allowed_origins) body["allowedOrigins"] = boost::json::value_from(*o.allowed_origins);
-  if (o.max_session_duration) {
-    body["constraints"] =
-        boost::json::object{{"realtime", boost::json::object{{"maxSessionDuration", *o.max_session_duration}}}};
+  if (o.max_session_duration || o.max_concurrent_sessions) {
+    boost::json::object realtime;
+    if (o.max_session_duration) realtime["maxSessionDuration"] = *o.max_session_duration;
+    if (o.max_concurrent_sessions) realtime["maxConcurrentSessions"] = *o.max_concurrent_sessions;
+    body["constraints"] = boost::json::object{{"realtime", std::move(realtime)}};
   }
   if (o.metadata) body["metadata"] = *o.metadata;
   if (o.model) body["model"] = *o.model;
@@ -121,6 +123,11 @@ void check_options(const MintOptions& o, const MintLimits& l, MintEndpoint ep) {
   }
   if (o.max_session_duration) {
     require(*o.max_session_duration >= l.min_session_duration && *o.max_session_duration <= l.max_session_duration);
+  }
+  if (o.max_concurrent_sessions) {
+    require(*o.max_concurrent_sessions >= l.min_concurrent_sessions &&
+            *o.max_concurrent_sessions <= l.max_concurrent_sessions);
+    require(l.concurrent_sessions_ceiling == 0 || *o.max_concurrent_sessions <= l.concurrent_sessions_ceiling);
   }
   if (o.metadata) {
     require(o.metadata->size() <= l.max_metadata_keys);
@@ -193,6 +200,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     l.max_origin_length = 30;
     l.min_session_duration = 10;
     l.max_session_duration = 20;
+    l.concurrent_sessions_ceiling = 3;
     l.max_metadata_bytes = 40;
     l.max_metadata_keys = 3;
     l.max_metadata_depth = 2;

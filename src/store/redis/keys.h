@@ -22,13 +22,15 @@ struct Keys {
         token_prefix(tag + "token:"),
         token_expiry(tag + "token-expiry"),
         sessions_of_key_prefix(tag + "sessions:key:"),
-        sessions_of_model_prefix(tag + "sessions:model:") {}
+        sessions_of_model_prefix(tag + "sessions:model:"),
+        sessions_of_token_prefix(tag + "sessions:token:") {}
 
   std::string api_key(std::string_view id) const { return api_key_prefix + std::string(id); }
   std::string signing_key(std::string_view kid) const { return signing_key_prefix + std::string(kid); }
   std::string token(std::string_view jti) const { return token_prefix + std::string(jti); }
   std::string sessions_of_key(std::string_view id) const { return sessions_of_key_prefix + std::string(id); }
   std::string sessions_of_model(std::string_view model) const { return sessions_of_model_prefix + std::string(model); }
+  std::string sessions_of_token(std::string_view jti) const { return sessions_of_token_prefix + std::string(jti); }
 
   const std::string tag;
   // STRING, an integer: incremented by every change to permanent keys, revocations or signing
@@ -59,6 +61,8 @@ struct Keys {
   const std::string sessions_of_key_prefix;
   // + MODEL: the same for one model.
   const std::string sessions_of_model_prefix;
+  // + JTI: the same for one client token (a permanent key's own sessions have none).
+  const std::string sessions_of_token_prefix;
 };
 
 }  // namespace bouncer::store::redis

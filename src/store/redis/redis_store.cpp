@@ -278,13 +278,29 @@ class RedisStore final : public Store, public SessionLeases {
 
   std::chrono::milliseconds ttl() const override { return options_.session_lease_ttl; }
 
-  void acquire(const Lease& lease, std::size_t key_cap, std::size_t model_cap, Acquired done) override {
-    Command c = eval(scripts::kAcquireSession, {keys_.sessions_of_key(lease.key_id), keys_.sessions_of_model(lease.model)},
-                     {lease.session_id, std::to_string(key_cap), std::to_string(model_cap), std::to_string(ttl().count())});
+  // The sets a session counts in: its key's, its model's and, for a client token, its token's.
+  Command lease_command(std::string_view script, const Lease& lease, std::initializer_list<std::string> args) const {
+    const bool counts_token = !lease.token_id.empty();
+    Command c{"EVAL", std::string(script), counts_token ? "3" : "2", keys_.sessions_of_key(lease.key_id),
+              keys_.sessions_of_model(lease.model)};
+    if (counts_token) c.push_back(keys_.sessions_of_token(lease.token_id));
+    c.insert(c.end(), args);
+    return c;
+  }
+
+  void acquire(const Lease& lease, const SessionCaps& caps, Acquired done) override {
+    Command c = lease_command(scripts::kAcquireSession, lease,
+                              {lease.session_id, std::to_string(caps.per_key), std::to_string(caps.per_model),
+                               std::to_string(ttl().count()), std::to_string(caps.per_token)});
     send(std::move(c), [done = std::move(done)](std::error_code ec, Reply r) {
       if (!ec && (r.is_error() || r.type != Reply::Type::integer)) ec = std::make_error_code(std::errc::io_error);
       if (ec) return done(ec, Outcome::granted);
-      done({}, r.integer == 1 ? Outcome::key_cap : r.integer == 2 ? Outcome::model_cap : Outcome::granted);
+      switch (r.integer) {
+        case 1: return done({}, Outcome::key_cap);
+        case 2: return done({}, Outcome::model_cap);
+        case 3: return done({}, Outcome::token_cap);
+        default: return done({}, Outcome::granted);
+      }
     });
   }
 
@@ -300,8 +316,7 @@ class RedisStore final : public Store, public SessionLeases {
     auto tally = std::make_shared<Tally>(Tally{live.size(), {}, std::vector<bool>(live.size(), false), std::move(done)});
     for (std::size_t i = 0; i < live.size(); ++i) {
       const auto& lease = live[i];
-      send(eval(scripts::kRenewSession, {keys_.sessions_of_key(lease.key_id), keys_.sessions_of_model(lease.model)},
-                {lease.session_id, std::to_string(ttl().count())}),
+      send(lease_command(scripts::kRenewSession, lease, {lease.session_id, std::to_string(ttl().count())}),
            [tally, i](std::error_code ec, Reply r) {
              if (!ec && r.is_error()) ec = std::make_error_code(std::errc::io_error);
              if (ec && !tally->first_error) tally->first_error = ec;
@@ -314,6 +329,9 @@ class RedisStore final : public Store, public SessionLeases {
   void release(const Lease& lease) override {
     send({"ZREM", keys_.sessions_of_key(lease.key_id), lease.session_id}, [](std::error_code, Reply) {});
     send({"ZREM", keys_.sessions_of_model(lease.model), lease.session_id}, [](std::error_code, Reply) {});
+    if (!lease.token_id.empty()) {
+      send({"ZREM", keys_.sessions_of_token(lease.token_id), lease.session_id}, [](std::error_code, Reply) {});
+    }
   }
 
   // ---- change detection ----

@@ -129,31 +129,34 @@ return {redis.call('GET', KEYS[1]) or '0', keys, signing}
   "  if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, ttl) end\n" \
   "end\n"
 
-// KEYS: sessions_of_key(id), sessions_of_model(model).
-// ARGV: session_id, key_cap (0 = none), model_cap (0 = none), ttl_ms.
-// Returns 0 granted, 1 key cap reached, 2 model cap reached. Taking a place the session
-// already holds (a retry) is granted without counting it twice.
+// KEYS: sessions_of_key(id), sessions_of_model(model)[, sessions_of_token(jti)].
+// ARGV: session_id, key_cap, model_cap, ttl_ms, token_cap (each cap 0 = none; token_cap only
+// counts with the third key: a permanent key's own session has no token).
+// Returns 0 granted, 1 key cap reached, 2 model cap reached, 3 token cap reached. Taking a
+// place the session already holds (a retry) is granted without counting it twice.
 inline constexpr std::string_view kAcquireSession = BOUNCER_LEASE_PRELUDE R"lua(
 local ttl = tonumber(ARGV[4])
-for i = 1, 2 do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
+for i = 1, #KEYS do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  local key_cap, model_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
-  if key_cap > 0 and redis.call('ZCARD', KEYS[1]) >= key_cap then return 1 end
-  if model_cap > 0 and redis.call('ZCARD', KEYS[2]) >= model_cap then return 2 end
+  local caps = {tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])}
+  for i = 1, #KEYS do
+    if caps[i] > 0 and redis.call('ZCARD', KEYS[i]) >= caps[i] then return i end
+  end
 end
-hold(KEYS[1], ARGV[1], ttl)
-hold(KEYS[2], ARGV[1], ttl)
+for i = 1, #KEYS do hold(KEYS[i], ARGV[1], ttl) end
 return 0
 )lua";
 
-// KEYS: sessions_of_key(id), sessions_of_model(model).  ARGV: session_id, ttl_ms.
+// KEYS: sessions_of_key(id), sessions_of_model(model)[, sessions_of_token(jti)].
+// ARGV: session_id, ttl_ms.
 // Extends a lease the session still holds; returns 0, changing nothing, for one that ran out
 // (its place may be another session's now: the node takes it back with kAcquireSession).
 inline constexpr std::string_view kRenewSession = BOUNCER_LEASE_PRELUDE R"lua(
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+for i = 1, #KEYS do
+  if not redis.call('ZSCORE', KEYS[i], ARGV[1]) then return 0 end
+end
 local ttl = tonumber(ARGV[2])
-hold(KEYS[1], ARGV[1], ttl)
-hold(KEYS[2], ARGV[1], ttl)
+for i = 1, #KEYS do hold(KEYS[i], ARGV[1], ttl) end
 return 1
 )lua";
 

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <latch>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -295,6 +296,74 @@ TEST_F(Cluster, SessionCapsHoldAcrossNodesAndADeadNodesPlacesComeFree) {
   std::cout << "a killed node's sessions were released after " << free_after << " s (lease " << kLeaseSeconds << " s)\n";
   RecordProperty("dead_node_release_ms", static_cast<int>(free_after * 1000));
   EXPECT_LE(free_after, kLeaseSeconds + 1.0);
+}
+
+// A token's own cap (maxConcurrentSessions 3) holds exactly across nodes: 20 concurrent
+// attempts spread over two nodes admit exactly 3, wherever they land; another token of the same
+// key is still admitted on both; a session that ends gives its place back to either node.
+TEST_F(Cluster, ATokensCapHoldsExactlyAcrossNodes) {
+  const std::string token_cap_refusal = refusal("Concurrent session limit reached for this token");
+  start_nodes(2);
+  const auto m =
+      mint(node(0), key_.secret, R"({"expiresIn":300,"constraints":{"realtime":{"maxConcurrentSessions":3}}})");
+  constexpr int kAttempts = 20;
+  struct Attempt {
+    std::unique_ptr<WsClient> ws;
+    std::string reply;
+  };
+  std::vector<Attempt> attempts(kAttempts);
+  std::latch ready(kAttempts);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kAttempts; ++i) {
+    threads.emplace_back([&, i] {
+      auto& a = attempts[static_cast<std::size_t>(i)];
+      a.ws = std::make_unique<WsClient>(15s);
+      ready.arrive_and_wait();  // all at once, half on each node
+      if (const auto ec = a.ws->connect(node(static_cast<std::size_t>(i % 2)).port(), stream_target(m.api_key))) {
+        a.reply = "handshake failed: " + ec.message();
+        return;
+      }
+      (void)a.ws->write("hold");
+      const auto r = a.ws->read();
+      a.reply = r.ec ? "read failed: " + r.ec.message() : r.data;
+    });
+  }
+  for (auto& t : threads) t.join();
+  int admitted = 0, refused = 0;
+  std::set<int> nodes_admitting;
+  for (int i = 0; i < kAttempts; ++i) {
+    const auto& reply = attempts[static_cast<std::size_t>(i)].reply;
+    if (reply == "hold") {
+      ++admitted;
+      nodes_admitting.insert(i % 2);
+    } else {
+      EXPECT_EQ(reply, token_cap_refusal) << "attempt " << i;
+      EXPECT_EQ(attempts[static_cast<std::size_t>(i)].ws->read().ec, websocket::error::closed);
+      EXPECT_EQ(attempts[static_cast<std::size_t>(i)].ws->close_code(), 1013) << "attempt " << i;
+      ++refused;
+    }
+  }
+  std::cout << admitted << " of " << kAttempts << " concurrent attempts admitted, on " << nodes_admitting.size()
+            << " node(s)\n";
+  EXPECT_EQ(admitted, 3);
+  EXPECT_EQ(refused, kAttempts - 3);
+
+  // Another token of the same key is not held back, on either node.
+  const auto other = mint(node(1), key_.secret);
+  for (std::size_t i = 0; i < 2; ++i) expect_admitted(node(i), stream_target(other.api_key));
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(first_reply(node(i), stream_target(m.api_key)), token_cap_refusal);
+  }
+
+  // One ends: its place comes free for the whole cluster at once, not when its lease runs out.
+  const auto held = std::find_if(attempts.begin(), attempts.end(), [](const Attempt& a) { return a.reply == "hold"; });
+  ASSERT_NE(held, attempts.end());
+  const std::size_t freed_on = static_cast<std::size_t>(held - attempts.begin()) % 2;
+  held->ws->close();
+  held->ws.reset();
+  const auto freed = Clock::now();
+  const double free_after = seconds_until(node(1 - freed_on), stream_target(m.api_key), "probe", freed, 3s);
+  EXPECT_LT(free_after, 1.0) << "a closed session's place is released at once, not when its lease runs out";
 }
 
 // A live session keeps its place for as long as it lives (its node renews the lease), far

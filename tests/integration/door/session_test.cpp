@@ -1,5 +1,5 @@
 // The life of admitted sessions: maxSessionDuration, expiry during a session, revocation
-// with and without ending sessions, concurrent-session caps.
+// with and without ending sessions, concurrent-session caps (per key, per model, per token).
 #include "door_fixture.h"
 
 #include <boost/asio/io_context.hpp>
@@ -241,6 +241,98 @@ TEST_F(Caps, PerModel) {
   ASSERT_FALSE(first->close(1000, "making room"));
   // The place freed by the closed session is given back.
   ASSERT_TRUE(seconds_until_first_reply(stream_target("limited", "api_key=" + b.api_key), kProbe, 5s));
+}
+
+// The per-token cap's refusal: the key cap's code and message style, saying whose cap it is.
+constexpr const char* kTokenCapMessage = "Concurrent session limit reached for this token";
+
+// Without --max-sessions-per-token the default (10) holds: one browser token cannot take its
+// key's whole cap. Its 11th concurrent session is refused with 1013, on any model, while
+// another token of the same key, and the key itself, are still admitted; a freed place is
+// given back.
+TEST_F(Caps, PerTokenByDefault) {
+  start();
+  const auto greedy = mint(R"({"expiresIn":300})");
+  EXPECT_EQ(greedy.answer.at("constraints"), json::value(nullptr)) << "the server's default is not echoed";
+  EXPECT_EQ(greedy.claims.if_contains("max_concurrent_sessions"), nullptr);
+  std::vector<std::unique_ptr<WsClient>> held;
+  for (int i = 0; i < 10; ++i) {
+    held.push_back(connect(stream_target(i % 2 ? "up" : "echo", "api_key=" + greedy.api_key)));
+    expect_echo(*held.back(), "session " + std::to_string(i));
+  }
+  for (const char* model : {"echo", "up", "demo"}) {
+    expect_refused(stream_target(model, "api_key=" + greedy.api_key), {}, kTokenCapMessage, 1013);
+  }
+  // The same key's other token and the key itself are not held back (the key's cap is 1000).
+  const auto other = mint();
+  auto o1 = connect(stream_target("echo", "api_key=" + other.api_key));
+  expect_echo(*o1, "another token of the same key");
+  auto by_key = connect(stream_target("echo", "api_key=" + key_.secret));
+  expect_echo(*by_key, "the key itself");
+  expect_refused(stream_target("echo", "api_key=" + greedy.api_key), {}, kTokenCapMessage, 1013);
+
+  ASSERT_FALSE(held.front()->close(1000, "making room"));
+  ASSERT_TRUE(seconds_until_first_reply(stream_target("echo", "api_key=" + greedy.api_key), kProbe, 5s));
+  for (std::size_t i = 1; i < held.size(); ++i) expect_echo(*held[i], "still here");
+}
+
+// constraints.realtime.maxConcurrentSessions 2: echoed in the answer and carried in the token;
+// the third concurrent session is refused with 1013, and once one ends a new one is admitted.
+TEST_F(Caps, PerTokenOption) {
+  start();
+  const auto two = mint(R"({"expiresIn":300,"constraints":{"realtime":{"maxConcurrentSessions":2}}})");
+  EXPECT_EQ(two.answer.at("constraints"), json::parse(R"({"realtime":{"maxConcurrentSessions":2}})"));
+  EXPECT_EQ(two.claims.at("max_concurrent_sessions"), json::value(2));
+  const auto target = stream_target("echo", "api_key=" + two.api_key);
+  auto first = connect(target);
+  auto second = connect(stream_target("up", "api_key=" + two.api_key));
+  expect_echo(*first, "one");
+  expect_echo(*second, "two");
+  expect_refused(target, {}, kTokenCapMessage, 1013);
+  // The bare JWT is the same token: it counts against the same cap.
+  expect_refused(stream_target("echo", "token=" + two.jwt), {}, kTokenCapMessage, 1013);
+
+  ASSERT_FALSE(first->close(1000, "making room"));
+  // The server gives the place back once it has seen the close: retry (bounded) until then.
+  std::unique_ptr<WsClient> third;
+  const auto deadline = Clock::now() + 5s;
+  while (!third && Clock::now() < deadline) {
+    auto ws = connect(target);
+    ASSERT_FALSE(ws->write("three"));
+    const auto m = ws->read();
+    if (!m.ec && m.data == "three") {
+      third = std::move(ws);
+    } else {
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  ASSERT_TRUE(third) << "the place of the closed session was not given back within 5 s";
+  expect_refused(target, {}, kTokenCapMessage, 1013);
+  expect_echo(*second, "still two");
+}
+
+// The server's cap is the ceiling: a mint asking for more is refused, naming it; up to it is
+// fine. A lower --max-sessions-per-token lowers the default too.
+TEST_F(Caps, PerTokenCeilingAtMint) {
+  start(StartOptions().args({"--max-sessions-per-token", "3"}));
+  const auto above = bouncer_->post("/v1/client/tokens", key_.secret,
+                                    R"({"constraints":{"realtime":{"maxConcurrentSessions":4}}})");
+  ASSERT_EQ(above.status, 400) << above.body;
+  const auto error = json::parse(above.body).at("error").as_object();
+  EXPECT_EQ(error.at("code"), "out_of_range");
+  EXPECT_EQ(error.at("param"), "constraints.realtime.maxConcurrentSessions");
+  EXPECT_NE(std::string(error.at("message").as_string()).find("ceiling of 3"), std::string::npos) << above.body;
+  const auto at = bouncer_->post("/v1/client/tokens", key_.secret,
+                                 R"({"constraints":{"realtime":{"maxConcurrentSessions":3}}})");
+  EXPECT_EQ(at.status, 200) << at.body;
+
+  const auto by_default = mint();
+  std::vector<std::unique_ptr<WsClient>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(connect(stream_target("echo", "api_key=" + by_default.api_key)));
+    expect_echo(*held.back(), "held");
+  }
+  expect_refused(stream_target("echo", "api_key=" + by_default.api_key), {}, kTokenCapMessage, 1013);
 }
 
 }  // namespace

@@ -105,7 +105,7 @@ describe('HTTP API (DESIGN §2)', () => {
         expiresIn: 300,
         allowedModels: ['echo', 'demo'],
         allowedOrigins: ['https://app.example.com', 'http://localhost:3000'],
-        constraints: { realtime: { maxSessionDuration: 120 } },
+        constraints: { realtime: { maxSessionDuration: 120, maxConcurrentSessions: 4 } },
         metadata: { user: 'u-42', plan: { tier: 'pro' } },
       };
       const t0 = nowSeconds();
@@ -113,7 +113,7 @@ describe('HTTP API (DESIGN §2)', () => {
       assert.equal(res.status, 200, res.text);
       const b = res.json;
       assert.deepEqual(b.permissions, { models: ['echo', 'demo'], origins: ['https://app.example.com', 'http://localhost:3000'] });
-      assert.deepEqual(b.constraints, { realtime: { maxSessionDuration: 120 } });
+      assert.deepEqual(b.constraints, { realtime: { maxSessionDuration: 120, maxConcurrentSessions: 4 } });
       const exp = Date.parse(b.expiresAt) / 1000;
       assert.ok(Math.abs(exp - (t0 + 300)) <= 3, `expiresAt ${b.expiresAt} is not now+300 s`);
       const { payload } = decodeJwt(b.token);
@@ -121,6 +121,7 @@ describe('HTTP API (DESIGN §2)', () => {
       assert.deepEqual(payload.models, ['echo', 'demo']);
       assert.deepEqual(payload.origins, ['https://app.example.com', 'http://localhost:3000']);
       assert.equal(payload.max_session_duration, 120);
+      assert.equal(payload.max_concurrent_sessions, 4);
       assert.ok(!JSON.stringify(payload).includes('u-42'), 'metadata is not in the token (the browser would see it)');
     });
 
@@ -236,6 +237,30 @@ describe('HTTP API (DESIGN §2)', () => {
         { constraints: { realtime: { maxSessionDuration: 5 } } },
         'out_of_range',
         'constraints.realtime.maxSessionDuration',
+      ],
+      [
+        'maxConcurrentSessions 0',
+        { constraints: { realtime: { maxConcurrentSessions: 0 } } },
+        'out_of_range',
+        'constraints.realtime.maxConcurrentSessions',
+      ],
+      [
+        'maxConcurrentSessions 1001',
+        { constraints: { realtime: { maxConcurrentSessions: 1001 } } },
+        'out_of_range',
+        'constraints.realtime.maxConcurrentSessions',
+      ],
+      [
+        'maxConcurrentSessions above the server default ceiling of 10',
+        { constraints: { realtime: { maxConcurrentSessions: 11 } } },
+        'out_of_range',
+        'constraints.realtime.maxConcurrentSessions',
+      ],
+      [
+        'maxConcurrentSessions as a string',
+        { constraints: { realtime: { maxConcurrentSessions: '2' } } },
+        'invalid_type',
+        'constraints.realtime.maxConcurrentSessions',
       ],
       ['metadata not an object', { metadata: ['a'] }, 'invalid_type', 'metadata'],
       ['body not an object', [1, 2], 'invalid_body', null],

@@ -67,6 +67,21 @@ test('@decartai/sdk tokens.create() against bouncer', { timeout: 120_000 }, asyn
     assert.equal(payload.exp - payload.iat, 120);
   });
 
+  await t.test('constraints.realtime.maxConcurrentSessions passes through the SDK and is echoed', async () => {
+    const result = await client.tokens.create({
+      constraints: { realtime: { maxSessionDuration: 60, maxConcurrentSessions: 2 } },
+    });
+    assertCredential(result);
+    assert.deepEqual(result.constraints, { realtime: { maxSessionDuration: 60, maxConcurrentSessions: 2 } });
+    assert.equal(decodeJwt(result.token).payload.max_concurrent_sessions, 2);
+    await assert.rejects(client.tokens.create({ constraints: { realtime: { maxConcurrentSessions: 11 } } }), (e) => {
+      assert.equal(e.data?.status, 400);
+      assert.match(String(e.message), /out_of_range/);
+      assert.match(String(e.message), /ceiling of 10/);
+      return true;
+    });
+  });
+
   await t.test('errors surface as SDK errors with the status', async () => {
     const bad = createDecartClient({ apiKey: `sk_${Buffer.alloc(32, 1).toString('base64url')}`, baseUrl: server.base });
     // The SDK rejects with a plain object {code, message, data: {status}}.

@@ -64,6 +64,25 @@ TEST_F(ConfigPrecedence, NegativeCountsAreRefused) {
   EXPECT_EQ(parse("--max-sessions-per-key 0").max_sessions_per_key, 0u);
 }
 
+// --max-sessions-per-token: default 10; flag, BOUNCER_MAX_SESSIONS_PER_TOKEN and the file, in
+// that order; 0 (no cap) to 1000 (the largest a token may ask for); never negative.
+TEST_F(ConfigPrecedence, MaxSessionsPerToken) {
+  EXPECT_EQ(parse("").max_sessions_per_token, 10u);
+  EXPECT_EQ(to_server_options(parse("")).max_sessions_per_token, 10u);
+  write_file("max_sessions_per_token = 3\n");
+  EXPECT_EQ(to_server_options(parse("--config " + file_.string())).max_sessions_per_token, 3u);
+  ::setenv("BOUNCER_MAX_SESSIONS_PER_TOKEN", "4", 1);
+  EXPECT_EQ(parse("--config " + file_.string()).max_sessions_per_token, 4u);
+  EXPECT_EQ(parse("--config " + file_.string() + " --max-sessions-per-token 5").max_sessions_per_token, 5u);
+  ::unsetenv("BOUNCER_MAX_SESSIONS_PER_TOKEN");
+  EXPECT_EQ(to_server_options(parse("--max-sessions-per-token 0")).max_sessions_per_token, 0u);
+  EXPECT_EQ(to_server_options(parse("--max-sessions-per-token 1000")).max_sessions_per_token, 1000u);
+  EXPECT_THROW(to_server_options(parse("--max-sessions-per-token 1001")), std::runtime_error);
+  EXPECT_THROW(parse("--max-sessions-per-token -1"), CLI::ValidationError);
+  write_file("max_sessions_per_token = -1\n");
+  EXPECT_THROW(parse("--config " + file_.string()), std::runtime_error);
+}
+
 TEST_F(ConfigPrecedence, EnvBeatsFile) {
   write_file("listen = \"127.0.0.1:1111\"\n");
   ::setenv("BOUNCER_LISTEN", "127.0.0.1:2222", 1);

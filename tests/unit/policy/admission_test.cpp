@@ -36,6 +36,7 @@ TEST(CloseReason, EveryRefusalMapsToTheDocumentedCodeAndMessage) {
       {Refusal::unknown_model, 1008, "Unknown model"},
       {Refusal::origin_not_allowed, 1008, "Origin not allowed"},
       {Refusal::capacity, 1013, "Concurrent session limit reached"},
+      {Refusal::token_capacity, 1013, "Concurrent session limit reached for this token"},
       {Refusal::upstream_unavailable, 1011, "Upstream unavailable"},
       {Refusal::shutting_down, 1001, "Server shutting down"},
       {Refusal::store_unavailable, 1013, "Service unavailable, try again later"},
@@ -50,6 +51,24 @@ TEST(CloseReason, EveryRefusalMapsToTheDocumentedCodeAndMessage) {
     EXPECT_LE(row.message.size(), 123u);
     EXPECT_NE(counter_name(row.refusal), counter_name(Refusal::none));
   }
+}
+
+// A token's cap is the smaller of its own and the server's; the server's is the default, and
+// 0 (no cap) on either side leaves the other. A permanent key has no token, hence no token cap.
+TEST(TokenSessionCap, TheSmallerOfTheTokensAndTheServersHolds) {
+  Grant g = scoped();
+  EXPECT_EQ(token_session_cap(g, 10), 10u) << "no option: the server's cap is the default";
+  EXPECT_EQ(token_session_cap(g, 0), 0u) << "no option, no server cap: none";
+  g.max_concurrent_sessions = 2;
+  EXPECT_EQ(token_session_cap(g, 10), 2u);
+  EXPECT_EQ(token_session_cap(g, 2), 2u);
+  EXPECT_EQ(token_session_cap(g, 0), 2u) << "a server without a cap keeps the token's own";
+  g.max_concurrent_sessions = 50;
+  EXPECT_EQ(token_session_cap(g, 10), 10u) << "the server's cap is the ceiling, whoever minted the token";
+  EXPECT_EQ(token_session_cap(g, 1000), 50u);
+  Grant key_itself;
+  key_itself.key_id = "key_1";
+  EXPECT_EQ(token_session_cap(key_itself, 10), 0u) << "an sk_ key at the door is capped by its key's cap only";
 }
 
 TEST(CheckScope, UnknownModelComesFirst) {

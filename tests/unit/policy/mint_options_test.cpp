@@ -474,7 +474,7 @@ TEST(MintConstraints, UnknownKeysAtEachLevel) {
   EXPECT_EQ(inner.param, "constraints.realtime.foo");
   EXPECT_EQ(inner.message,
             "unknown field \"constraints.realtime.foo\"; allowed fields in constraints.realtime are: "
-            "maxSessionDuration");
+            "maxSessionDuration, maxConcurrentSessions");
 
   // The flattened / misplaced forms are refused too, with a hint where the name is close.
   const ApiError flat = error_of(R"({"constraints":{"maxSessionDuration":60}})");
@@ -510,6 +510,101 @@ TEST(MintConstraints, LimitsAreHonoured) {
             "out_of_range");
   EXPECT_EQ(error_of(R"({"constraints":{"realtime":{"maxSessionDuration":121}}})", MintEndpoint::tokens, l).code,
             "out_of_range");
+}
+
+// constraints.realtime.maxConcurrentSessions: 1-1000, and at most the server's ceiling.
+
+std::string concurrent(std::string_view json_value) {
+  return std::string(R"({"constraints":{"realtime":{"maxConcurrentSessions":)") + std::string(json_value) + "}}}";
+}
+
+MintLimits with_ceiling(std::int64_t ceiling) {
+  MintLimits l;
+  l.concurrent_sessions_ceiling = ceiling;
+  return l;
+}
+
+TEST(MintConcurrentSessions, Bounds) {
+  EXPECT_EQ(options_of(concurrent("1")).max_concurrent_sessions, 1);
+  EXPECT_EQ(options_of(concurrent("2")).max_concurrent_sessions, 2);
+  EXPECT_EQ(options_of(concurrent("1000")).max_concurrent_sessions, 1000);
+  for (const char* v : {"0", "-1", "1001", "9223372036854775807", "9223372036854775808", "-9223372036854775808"}) {
+    const ApiError e = error_of(concurrent(v));
+    EXPECT_EQ(e.code, "out_of_range") << v;
+    EXPECT_EQ(e.param, "constraints.realtime.maxConcurrentSessions") << v;
+    EXPECT_EQ(e.http_status, 400) << v;
+  }
+  EXPECT_EQ(error_of(concurrent("0")).message,
+            "constraints.realtime.maxConcurrentSessions must be an integer between 1 and 1000 sessions, got 0");
+  EXPECT_EQ(error_of(concurrent("1001")).message,
+            "constraints.realtime.maxConcurrentSessions must be an integer between 1 and 1000 sessions, got 1001");
+}
+
+TEST(MintConcurrentSessions, Types) {
+  for (const char* v : {"2.5", "2.0", "2e0", R"("2")", "true", "[2]", "{}"}) {
+    const ApiError e = error_of(concurrent(v));
+    EXPECT_EQ(e.code, "invalid_type") << v;
+    EXPECT_EQ(e.param, "constraints.realtime.maxConcurrentSessions") << v;
+  }
+}
+
+TEST(MintConcurrentSessions, NullMeansTheServersCap) {
+  const MintOptions o = options_of(concurrent("null"));
+  EXPECT_FALSE(o.max_concurrent_sessions);
+  EXPECT_EQ(o, MintOptions{});
+}
+
+// The server's --max-sessions-per-token is the ceiling: up to it is fine, above it is refused
+// with a message that names it (never silently lowered at the door).
+TEST(MintConcurrentSessions, TheServersCeilingHolds) {
+  const MintLimits ten = with_ceiling(10);
+  EXPECT_EQ(options_of(concurrent("1"), MintEndpoint::tokens, ten).max_concurrent_sessions, 1);
+  EXPECT_EQ(options_of(concurrent("10"), MintEndpoint::tokens, ten).max_concurrent_sessions, 10);
+  const ApiError e = error_of(concurrent("11"), MintEndpoint::tokens, ten);
+  EXPECT_EQ(e.code, "out_of_range");
+  EXPECT_EQ(e.param, "constraints.realtime.maxConcurrentSessions");
+  EXPECT_EQ(e.message,
+            "constraints.realtime.maxConcurrentSessions is 11, above this server's ceiling of 10 live sessions per "
+            "token (its --max-sessions-per-token): ask for at most 10, or omit it to get 10");
+  // The contract's own range is reported first, whatever the ceiling.
+  EXPECT_THAT(error_of(concurrent("1001"), MintEndpoint::tokens, ten).message,
+              HasSubstr("between 1 and 1000 sessions"));
+  EXPECT_THAT(error_of(concurrent("0"), MintEndpoint::tokens, ten).message, HasSubstr("between 1 and 1000 sessions"));
+  // No ceiling (0): the range alone.
+  EXPECT_EQ(options_of(concurrent("1000"), MintEndpoint::tokens, with_ceiling(0)).max_concurrent_sessions, 1000);
+  EXPECT_EQ(options_of(concurrent("1000"), MintEndpoint::tokens, with_ceiling(1000)).max_concurrent_sessions, 1000);
+  EXPECT_EQ(error_of(concurrent("1000"), MintEndpoint::tokens, with_ceiling(999)).code, "out_of_range");
+}
+
+TEST(MintConcurrentSessions, WithMaxSessionDurationInFixedOrder) {
+  const MintOptions o =
+      options_of(R"({"constraints":{"realtime":{"maxConcurrentSessions":3,"maxSessionDuration":60}}})");
+  EXPECT_EQ(o.max_concurrent_sessions, 3);
+  EXPECT_EQ(o.max_session_duration, 60);
+  // maxSessionDuration's problem is reported first, whatever the body order.
+  EXPECT_EQ(error_of(R"({"constraints":{"realtime":{"maxConcurrentSessions":0,"maxSessionDuration":1}}})").param,
+            "constraints.realtime.maxSessionDuration");
+  EXPECT_EQ(error_of(R"({"constraints":{"realtime":{"maxConcurrentSessions":0,"maxSessionDuration":60}}})").param,
+            "constraints.realtime.maxConcurrentSessions");
+}
+
+TEST(MintConcurrentSessions, NearMissNamesAreRefusedWithAHint) {
+  for (const char* name : {"max_concurrent_sessions", "MaxConcurrentSessions", "maxconcurrentsessions"}) {
+    const ApiError e = error_of(std::string(R"({"constraints":{"realtime":{")") + name + "\":2}}}");
+    EXPECT_EQ(e.code, "unknown_field") << name;
+    EXPECT_EQ(e.param, std::string("constraints.realtime.") + name);
+    EXPECT_THAT(e.message, HasSubstr("did you mean \"maxConcurrentSessions\"?")) << name;
+  }
+  // Not a top-level field, nor one of constraints itself.
+  EXPECT_EQ(error_of(R"({"maxConcurrentSessions":2})").code, "unknown_field");
+  EXPECT_EQ(error_of(R"({"constraints":{"maxConcurrentSessions":2}})").param, "constraints.maxConcurrentSessions");
+}
+
+TEST(MintConcurrentSessions, AcceptedOnSignedUrlsToo) {
+  EXPECT_EQ(options_of(R"({"model":"echo","constraints":{"realtime":{"maxConcurrentSessions":1}}})",
+                       MintEndpoint::urls)
+                .max_concurrent_sessions,
+            1);
 }
 
 // ---------------------------------------------------------------------------------------------

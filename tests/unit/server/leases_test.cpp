@@ -22,15 +22,17 @@ class LiveStub : public LiveSession {
 class RecordingLeases : public store::SessionLeases {
  public:
   std::chrono::milliseconds ttl() const override { return std::chrono::milliseconds(3000); }
-  void acquire(const Lease& lease, std::size_t key_cap, std::size_t model_cap, Acquired done) override {
+  void acquire(const Lease& lease, const store::SessionCaps& asked, Acquired done) override {
     acquired.push_back(lease.session_id);
-    caps.emplace_back(key_cap, model_cap);
+    acquired_tokens.push_back(lease.token_id);
+    caps.push_back(asked);
     done(fail ? std::make_error_code(std::errc::not_connected) : std::error_code(), Outcome::granted);
   }
   void renew(const std::vector<Lease>& live, Renewed done) override {
     std::vector<bool> held;
     for (const auto& l : live) {
       renewed.push_back(l.session_id);
+      renewed_tokens.push_back(l.token_id);
       held.push_back(!fail && l.session_id != lapsed);
     }
     done(fail ? std::make_error_code(std::errc::not_connected) : std::error_code(), held);
@@ -40,14 +42,16 @@ class RecordingLeases : public store::SessionLeases {
   bool fail = false;
   std::string lapsed;  // renew says this one ran out
   std::vector<std::string> acquired, renewed, released;
-  std::vector<std::pair<std::size_t, std::size_t>> caps;
+  std::vector<std::string> acquired_tokens, renewed_tokens;
+  std::vector<store::SessionCaps> caps;
 };
 
 class Keeper : public ::testing::Test {
  protected:
-  std::unique_ptr<SessionRegistry::Ticket> admit(const std::string& id, State state) {
+  std::unique_ptr<SessionRegistry::Ticket> admit(const std::string& id, State state,
+                                                 const std::string& token = "jti_a") {
     std::unique_ptr<SessionRegistry::Ticket> t;
-    EXPECT_EQ(registry_.reserve(id, "key_a", "m", 0, 0, t), SessionRegistry::Outcome::reserved);
+    EXPECT_EQ(registry_.reserve(id, {"key_a", "m", token}, {}, t), SessionRegistry::Outcome::reserved);
     registry_.attach(*t, live_);
     registry_.set_lease(id, state);
     return t;
@@ -78,7 +82,8 @@ TEST_F(Keeper, RenewsHeldTakesBackLostLeavesAdmissionAlone) {
   keeper_.tick();
   EXPECT_EQ(leases_.renewed, std::vector<std::string>{"held"});
   EXPECT_EQ(leases_.acquired, std::vector<std::string>{"lost"});
-  EXPECT_EQ(leases_.caps.front(), std::make_pair(std::size_t{0}, std::size_t{0}));
+  const auto& taken_back = leases_.caps.front();
+  EXPECT_EQ(taken_back.per_key + taken_back.per_model + taken_back.per_token, 0u) << "taken back with no cap";
   EXPECT_EQ(state_of("lost"), State::held);
   EXPECT_EQ(state_of("acquiring"), State::acquiring);
 }
@@ -108,6 +113,20 @@ TEST_F(Keeper, StoreDownKeepsRetrying) {
   leases_.fail = false;
   keeper_.tick();
   EXPECT_EQ(state_of("s1"), State::held);
+}
+
+// A session's token goes with its lease to the store, so the token's place is renewed and
+// taken back with the others (a permanent key's own session has none).
+TEST_F(Keeper, LeasesCarryTheSessionsToken) {
+  auto a = admit("held", State::held, "jti_held");
+  auto b = admit("lost", State::lost, "jti_lost");
+  auto c = admit("by_key", State::held, "");
+  keeper_.tick();
+  ASSERT_EQ(leases_.renewed.size(), 2u);
+  for (std::size_t i = 0; i < leases_.renewed.size(); ++i) {
+    EXPECT_EQ(leases_.renewed_tokens[i], leases_.renewed[i] == "held" ? "jti_held" : "") << leases_.renewed[i];
+  }
+  EXPECT_EQ(leases_.acquired_tokens, std::vector<std::string>{"jti_lost"});
 }
 
 // Ended sessions leave the registry and are never renewed again.

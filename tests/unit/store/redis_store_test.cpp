@@ -193,16 +193,16 @@ class RedisLeases : public ::testing::Test {
     remove_temp_dir(dir_);
   }
 
-  std::pair<std::error_code, SessionLeases::Outcome> acquire(const SessionLeases::Lease& l, std::size_t key_cap,
-                                                               std::size_t model_cap) {
+  std::pair<std::error_code, SessionLeases::Outcome> acquire(const SessionLeases::Lease& l, const SessionCaps& caps) {
     std::promise<std::pair<std::error_code, SessionLeases::Outcome>> p;
     auto f = p.get_future();
-    leases_->acquire(l, key_cap, model_cap, [&p](std::error_code ec, SessionLeases::Outcome o) { p.set_value({ec, o}); });
+    leases_->acquire(l, caps, [&p](std::error_code ec, SessionLeases::Outcome o) { p.set_value({ec, o}); });
     EXPECT_EQ(f.wait_for(10s), std::future_status::ready);
     return f.get();
   }
-  SessionLeases::Outcome outcome(const SessionLeases::Lease& l, std::size_t key_cap, std::size_t model_cap) {
-    const auto [ec, o] = acquire(l, key_cap, model_cap);
+  SessionLeases::Outcome outcome(const SessionLeases::Lease& l, std::size_t key_cap, std::size_t model_cap,
+                                 std::size_t token_cap = 0) {
+    const auto [ec, o] = acquire(l, {key_cap, model_cap, token_cap});
     EXPECT_FALSE(ec) << ec.message();
     return o;
   }
@@ -263,16 +263,61 @@ TEST_F(RedisLeases, RenewedLeasesLiveOn) {
   EXPECT_EQ(outcome({"s2", "key_a", "m"}, 1, 0), Outcome::key_cap);
 }
 
+// A token's sessions are counted on their own: its cap holds whatever the key's and model's
+// counts, other tokens of the same key are not held back, and a permanent key's own session
+// (no token) counts against no token. Key, then model, then token: the first cap reached is
+// the one reported.
+TEST_F(RedisLeases, CapsPerToken) {
+  EXPECT_EQ(outcome({"s1", "key_a", "m", "jti_1"}, 0, 0, 2), Outcome::granted);
+  EXPECT_EQ(outcome({"s2", "key_a", "n", "jti_1"}, 0, 0, 2), Outcome::granted);
+  EXPECT_EQ(outcome({"s3", "key_a", "o", "jti_1"}, 0, 0, 2), Outcome::token_cap);
+  EXPECT_EQ(outcome({"s3", "key_a", "m", "jti_2"}, 0, 0, 2), Outcome::granted);
+  EXPECT_EQ(outcome({"s4", "key_a", "m"}, 0, 0, 2), Outcome::granted) << "no token, no token cap";
+  EXPECT_EQ(outcome({"s5", "key_a", "m", "jti_1"}, 5, 0, 0), Outcome::granted) << "token cap 0: none";
+  // The same session asking again (a retry) is counted once.
+  EXPECT_EQ(outcome({"s1", "key_a", "m", "jti_1"}, 0, 0, 3), Outcome::granted);
+  EXPECT_EQ(outcome({"s6", "key_a", "m", "jti_1"}, 0, 0, 3), Outcome::token_cap) << "s1, s2, s5 hold it";
+  // Order of the reports: key_a holds 5 sessions, model m 4 (s1, s3, s4, s5), jti_1 3.
+  EXPECT_EQ(outcome({"s7", "key_a", "m", "jti_1"}, 5, 4, 1), Outcome::key_cap);
+  EXPECT_EQ(outcome({"s7", "key_b", "m", "jti_1"}, 5, 4, 1), Outcome::model_cap);
+  EXPECT_EQ(outcome({"s7", "key_b", "z", "jti_1"}, 5, 4, 1), Outcome::token_cap);
+  EXPECT_EQ(outcome({"s7", "key_b", "z", "jti_3"}, 5, 4, 1), Outcome::granted);
+}
+
+TEST_F(RedisLeases, ATokensPlaceIsReleasedAndRenewed) {
+  EXPECT_EQ(outcome({"s1", "key_a", "m", "jti_1"}, 0, 0, 1), Outcome::granted);
+  EXPECT_EQ(outcome({"s2", "key_a", "m", "jti_1"}, 0, 0, 1), Outcome::token_cap);
+  leases_->release({"s1", "key_a", "m", "jti_1"});
+  settle();
+  EXPECT_EQ(outcome({"s2", "key_a", "m", "jti_1"}, 0, 0, 1), Outcome::granted);
+  for (int i = 0; i < 8; ++i) {  // 1.2 s, three times the lease
+    std::this_thread::sleep_for(150ms);
+    EXPECT_EQ(renew({{"s2", "key_a", "m", "jti_1"}}), std::vector<bool>{true});
+  }
+  EXPECT_EQ(outcome({"s3", "key_a", "m", "jti_1"}, 0, 0, 1), Outcome::token_cap) << "renewed: still held";
+  std::this_thread::sleep_for(600ms);  // past the 400 ms lease, unrenewed
+  EXPECT_EQ(renew({{"s2", "key_a", "m", "jti_1"}}), std::vector<bool>{false});
+  EXPECT_EQ(outcome({"s3", "key_a", "m", "jti_1"}, 0, 0, 1), Outcome::granted) << "its place came free";
+}
+
+// A lease whose token place alone ran out is not renewed either (it is taken back whole).
+TEST_F(RedisLeases, RenewalNeedsTheTokensPlaceToo) {
+  EXPECT_EQ(outcome({"s1", "key_a", "m", "jti_1"}, 0, 0, 1), Outcome::granted);
+  redis_cli(shared_redis().port(), {"ZREM", tag() + "sessions:token:jti_1", "s1"});
+  EXPECT_EQ(renew({{"s1", "key_a", "m", "jti_1"}}), std::vector<bool>{false});
+}
+
 TEST_F(RedisLeases, LeaseSetsExpireWithTheirLastLease) {
-  EXPECT_EQ(outcome({"s1", "key_a", "m"}, 0, 0), Outcome::granted);
+  EXPECT_EQ(outcome({"s1", "key_a", "m", "jti_1"}, 0, 0), Outcome::granted);
   const int port = shared_redis().port();
-  for (const auto& key : {tag() + "sessions:key:key_a", tag() + "sessions:model:m"}) {
+  for (const auto& key : {tag() + "sessions:key:key_a", tag() + "sessions:model:m", tag() + "sessions:token:jti_1"}) {
     const long pttl = std::stol(redis_cli(port, {"PTTL", key}));
     EXPECT_GT(pttl, 0) << key << " has no TTL: it would outlive its sessions";
     EXPECT_LE(pttl, 400) << key;
   }
   std::this_thread::sleep_for(600ms);
   EXPECT_EQ(redis_cli(port, {"EXISTS", tag() + "sessions:key:key_a"}), "0\n");
+  EXPECT_EQ(redis_cli(port, {"EXISTS", tag() + "sessions:token:jti_1"}), "0\n");
 }
 
 TEST_F(RedisOutage, LeasesFailClearlyWhileRedisIsDown) {
@@ -280,7 +325,8 @@ TEST_F(RedisOutage, LeasesFailClearlyWhileRedisIsDown) {
   redis_->kill();
   std::promise<std::error_code> p;
   auto f = p.get_future();
-  store->session_leases()->acquire({"s", "k", "m"}, 1, 1, [&p](std::error_code ec, SessionLeases::Outcome) { p.set_value(ec); });
+  store->session_leases()->acquire({"s", "k", "m", "t"}, {1, 1, 1},
+                                   [&p](std::error_code ec, SessionLeases::Outcome) { p.set_value(ec); });
   ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
   EXPECT_TRUE(f.get()) << "a lease was granted with Redis down";
 }

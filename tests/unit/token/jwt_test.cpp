@@ -55,6 +55,7 @@ class Jwt : public ::testing::Test {
     c.models = std::vector<std::string>{"demo", "gpt-rt"};
     c.origins = std::vector<std::string>{"https://app.example.com", "http://localhost:3000"};
     c.max_session_duration = 300;
+    c.max_concurrent_sessions = 3;
     return c;
   }
 
@@ -84,6 +85,7 @@ TEST_F(Jwt, MinimalClaimsRoundTripWithoutOptionalClaims) {
   claims.models.reset();
   claims.origins.reset();
   claims.max_session_duration.reset();
+  claims.max_concurrent_sessions.reset();
   const std::string token = sign(claims, kKid, key_);
   const Verified v = check(token);
   ASSERT_EQ(v.status, Status::ok) << v.detail;
@@ -94,6 +96,7 @@ TEST_F(Jwt, MinimalClaimsRoundTripWithoutOptionalClaims) {
   EXPECT_EQ(payload.find("models"), std::string::npos);
   EXPECT_EQ(payload.find("origins"), std::string::npos);
   EXPECT_EQ(payload.find("max_session_duration"), std::string::npos);
+  EXPECT_EQ(payload.find("max_concurrent_sessions"), std::string::npos);
 }
 
 TEST_F(Jwt, EmptyListsRoundTrip) {
@@ -117,7 +120,7 @@ TEST_F(Jwt, SignedPayloadCarriesTheClaims) {
   EXPECT_EQ(payload,
             R"({"iss":"https://bouncer.test","aud":"bouncer","sub":"key_1","jti":"tok_1","iat":1700000000,)"
             R"("exp":1700000060,"models":["demo","gpt-rt"],"origins":["https://app.example.com","http://localhost:3000"],)"
-            R"("max_session_duration":300})");
+            R"("max_session_duration":300,"max_concurrent_sessions":3})");
 }
 
 TEST_F(Jwt, SigningIsDeterministic) {
@@ -605,6 +608,24 @@ TEST_F(Jwt, MaxSessionDurationMustBeAPositiveInteger) {
   }
 }
 
+// The token's own cap on its live sessions: a positive integer like every numeric claim; the
+// door compares it with the server's cap (the smaller holds).
+TEST_F(Jwt, MaxConcurrentSessionsMustBeAPositiveInteger) {
+  const std::string base(kPayload.substr(0, kPayload.size() - 1));
+  const auto with_cap = [&](std::string_view json) {
+    return with_payload(base + ",\"max_concurrent_sessions\":" + std::string(json) + "}");
+  };
+  for (const auto& [json, n] : {std::pair<std::string_view, std::int64_t>{"1", 1}, {"2", 2}, {"1000", 1000}}) {
+    const Verified v = check(with_cap(json));
+    ASSERT_EQ(v.status, Status::ok) << json << ": " << v.detail;
+    EXPECT_EQ(v.claims.max_concurrent_sessions, n);
+  }
+  EXPECT_FALSE(check(with_payload(kPayload)).claims.max_concurrent_sessions) << "absent means the server's cap";
+  for (const std::string_view bad : {"0", "-1", "2.0", "1e3", "\"2\"", "null", "true", "[2]", "1099511627776"}) {
+    EXPECT_EQ(status_of(with_cap(bad)), Status::invalid_claims) << bad;
+  }
+}
+
 TEST_F(Jwt, UnknownClaimsAreIgnored) {
   const std::string base(kPayload.substr(0, kPayload.size() - 1));
   const Verified v = check(with_payload(base + R"(,"nonce":"n","metadata":{"a":[1,2,{"b":null}]},"scope":7})"));
@@ -643,6 +664,9 @@ TEST_F(Jwt, SignRefusesClaimsVerifyWouldRefuse) {
   EXPECT_THROW(sign(c, kKid, key_), std::invalid_argument);
   c = full_claims();
   c.max_session_duration = 0;
+  EXPECT_THROW(sign(c, kKid, key_), std::invalid_argument);
+  c = full_claims();
+  c.max_concurrent_sessions = 0;
   EXPECT_THROW(sign(c, kKid, key_), std::invalid_argument);
   c = full_claims();
   c.sub = "\xFF";
