@@ -20,23 +20,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import {
-  BOUNCER_BIN,
-  REPO_ROOT,
-  decodeJwt,
-  freePort,
-  importDep,
-  mint,
-  request,
-  runCli,
-  sleep,
-  startServer,
-  waitFor,
-  wsBase,
-} from '../lib/harness.mjs';
-import { runKillCycles } from '../lib/kill_cycles.mjs';
+import { fileURLToPath } from 'node:url';
 
-const { WebSocket } = await importDep('ws');
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 // ---------------------------------------------------------------------------------------------
 // Options.
@@ -125,6 +111,21 @@ function options() {
   o.out = path.resolve(values.out ?? path.join(REPO_ROOT, 'soak-results', stamp));
   return o;
 }
+
+// The options first: --help and a bad option need no binary (the harness wants one at import).
+const OPTIONS = (() => {
+  try {
+    return options();
+  } catch (e) {
+    console.error(`soak: ${e.message}\n(scripts/soak --help lists the options)`);
+    process.exit(2);
+  }
+})();
+const { BOUNCER_BIN, decodeJwt, freePort, importDep, mint, request, runCli, sleep, startServer, waitFor, wsBase } = await import(
+  '../lib/harness.mjs'
+);
+const { runKillCycles } = await import('../lib/kill_cycles.mjs');
+const { WebSocket } = await importDep('ws');
 
 // ---------------------------------------------------------------------------------------------
 // Output: every line printed also goes to OUT/log.txt.
@@ -960,7 +961,7 @@ function writeSummary(o, results) {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  const o = options();
+  const o = OPTIONS;
   mkdirSync(o.out, { recursive: true });
   logFile = createWriteStream(path.join(o.out, 'log.txt'));
   const results = {
