@@ -86,7 +86,12 @@ void Server::start_builtin_models() {
 void Server::prepare_tls() {
   for (const auto& model : options_.models) {
     const auto url = relay::parse_upstream_url(model.upstream);
-    if (url && url->tls) door_.tls_by_model[model.name] = relay::make_client_tls_context(model.ca_file);
+    if (!url || !url->tls) continue;
+    try {
+      door_.tls_by_model[model.name] = relay::make_client_tls_context(model.ca_file);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("model " + model.name + ": cannot use ca_file " + model.ca_file + ": " + e.what());
+    }
   }
 }
 
@@ -113,6 +118,8 @@ void Server::start() {
   start_builtin_models();
   prepare_tls();
   if (options_.public_url.empty()) options_.public_url = "http://" + options_.host + ":" + std::to_string(port_);
+  // Before the first accept: a node whose tokens its peers would refuse does not serve.
+  cache_.announce(options_.public_url);
   for (auto& w : workers_) {
     do_accept(*w);
     w->thread = std::thread([&ioc = w->ioc] { ioc.run(); });
@@ -120,6 +127,7 @@ void Server::start() {
   log::info("listening", {{"address", options_.host + ":" + std::to_string(port_)},
                           {"threads", static_cast<std::int64_t>(threads)},
                           {"public_url", options_.public_url}});
+  started_ = true;
 }
 
 void Server::run_until_signal() {
@@ -174,7 +182,8 @@ void Server::shutdown() {
   door_.store_closed = true;
   if (lease_keeper_) lease_keeper_->stop();
   cache_.stop();
-  log::info("stopped");
+  // Not after a failed start: the error that stopped it is the last word, not "stopped".
+  if (started_) log::info("stopped");
 }
 
 }  // namespace bouncer::server

@@ -27,9 +27,13 @@ class Server {
   ~Server();
 
   // Loads the state cache, binds every acceptor and starts the threads. Throws
-  // std::runtime_error when the address cannot be bound.
+  // std::runtime_error when the address cannot be bound, or when another running node on the
+  // same store serves another public URL (admin/public_url.h).
   void start();
   std::uint16_t port() const { return port_; }
+
+  // Reads the store again now, e.g. after this process added a key it is about to hand out.
+  void reload_state() { cache_.refresh(); }
 
   // Blocks until SIGINT or SIGTERM, then shuts down gracefully.
   void run_until_signal();
@@ -66,6 +70,7 @@ class Server {
   std::unique_ptr<models::BuiltinModels> builtin_models_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::uint16_t port_ = 0;
+  bool started_ = false;  // start() finished: only then does a shutdown say "stopped"
   bool stopped_ = false;
 };
 

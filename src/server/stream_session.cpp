@@ -3,6 +3,7 @@
 #include "admin/api_keys.h"
 #include "crypto/crypto.h"
 #include "log/log.h"
+#include "server/other_url_tokens.h"
 #include "server/query.h"
 #include "token/jwt.h"
 
@@ -165,6 +166,9 @@ std::optional<token::Claims> StreamSession::verify_token(std::string_view jwt, c
     // The reason stays in our log; the client learns only "Invalid API key".
     log::debug("token_refused", {{"session_id", session_id_}, {"status", token::to_string(verified.status)},
                                  {"detail", verified.detail}});
+    if (verified.status == token::Status::wrong_issuer || verified.status == token::Status::wrong_audience) {
+      log_token_from_other_url(state.public_url_of(verified.kid), door_.options.public_url, verified.kid);
+    }
     return std::nullopt;
   }
   return std::move(verified.claims);
