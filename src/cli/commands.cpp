@@ -4,6 +4,7 @@
 #include "admin/data_dir.h"
 #include "admin/signing_keys.h"
 #include "cli/config.h"
+#include "cli/suggest.h"
 #include "json/write.h"
 #include "log/log.h"
 #include "server/responses.h"
@@ -11,10 +12,13 @@
 #include "token/base64url.h"
 #include "token/jwt.h"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace bouncer::cli {
 namespace {
@@ -82,19 +86,30 @@ void print_first_key(const admin::NewApiKey& key, const std::string& base_url) {
             << std::flush;
 }
 
+void start_and_greet(server::Server& server, store::Store& store, const server::Options& options) {
+  server.start();
+  // Only once the server runs: a start that failed (a busy port, a bad certificate) must not
+  // leave behind a first key that nobody was shown.
+  const auto first_key = create_first_key(store);
+  if (!first_key) return;
+  server.reload_state();  // serves the new key before anyone reads it
+  const auto url = options.public_url.empty() ? "http://" + options.host + ":" + std::to_string(server.port())
+                                              : options.public_url;
+  print_first_key(*first_key, url);
+}
+
 int serve(const Config& config) {
   auto options = to_server_options(config);
   auto [dir, store] = open_data(config);
   ensure_signing_key(dir, *store);
-  const auto first_key = create_first_key(*store);
 
   auto server = std::make_unique<server::Server>(options, *store);
-  server->start();
-  if (first_key) {
-    const auto url = options.public_url.empty()
-                         ? "http://" + options.host + ":" + std::to_string(server->port())
-                         : options.public_url;
-    print_first_key(*first_key, url);
+  try {
+    start_and_greet(*server, *store, options);
+  } catch (const std::exception& e) {
+    // Said before the server is taken down (and logs its own shutdown): the error is the news.
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
   }
   server->run_until_signal();
   // Order matters: the server is stopped, then the store drains its queue (answers go to
@@ -272,8 +287,9 @@ int signing_keys_rotate(const Config& config) {
 }  // namespace
 
 int run(int argc, char** argv) {
-  CLI::App app{"Bouncer: short-lived, scoped client tokens for realtime AI WebSocket sessions"};
+  CLI::App app{"Bouncer: short-lived, scoped client tokens for realtime AI WebSocket sessions", "bouncer"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "bouncer " BOUNCER_VERSION);
   // Each sub-command binds its own Config: CLI11 reads BOUNCER_* for every sub-command,
   // run or not, and a shared Config would let one that did not run overwrite the flags of
   // the one that did. `ran` points at the one that ran.
@@ -352,6 +368,10 @@ int run(int argc, char** argv) {
     action = [&, rotate_config = rotate_config] { return signing_keys_rotate(*rotate_config); };
   });
 
+  if (const auto typo = unknown_subcommand(app, std::vector<std::string>(argv + std::min(argc, 1), argv + argc))) {
+    std::cerr << "error: " << *typo << std::endl;
+    return static_cast<int>(CLI::ExitCodes::ExtrasError);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

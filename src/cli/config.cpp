@@ -1,10 +1,17 @@
 #include "cli/config.h"
 
+#include "cli/ranges.h"
+
 #include <toml++/toml.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <set>
 #include <stdexcept>
 
@@ -41,6 +48,9 @@ bool set_from_toml(const toml::node& node, T& field) {
       field = static_cast<T>(*v);
       return true;
     }
+    if constexpr (std::is_unsigned_v<T>) {
+      if (auto v = node.value<std::int64_t>()) throw std::runtime_error("must be ≥ 0, got " + std::to_string(*v));
+    }
     if constexpr (std::is_signed_v<T>) {
       if (auto v = node.value<std::int64_t>()) {
         field = static_cast<T>(*v);
@@ -49,6 +59,21 @@ bool set_from_toml(const toml::node& node, T& field) {
     }
   }
   return false;
+}
+
+// Listening takes an address, not a name: a name may resolve to several addresses, or to
+// another one tomorrow.
+bool is_ip_address(const std::string& host) {
+  in6_addr buffer{};
+  return ::inet_pton(AF_INET, host.c_str(), &buffer) == 1 || ::inet_pton(AF_INET6, host.c_str(), &buffer) == 1;
+}
+
+// Found now, with the model's name, rather than as a TLS error when the server starts.
+void require_readable_ca_file(const std::string& model, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw std::runtime_error("config: models." + model + ".ca_file: cannot read " + path + ": " + std::strerror(errno));
+  }
 }
 
 std::size_t non_negative(const toml::node& node, const std::string& what) {
@@ -101,10 +126,12 @@ void load_models(const toml::table& file, Config& config) {
 }  // namespace
 
 template <typename T>
-CLI::Option* OptionBinder::bind(const std::string& flag, T& field, const std::string& help) {
-  auto* opt = app_.add_option(flag, field, help)->envname(env_of(flag));
-  // "-1" would otherwise wrap around to the largest value: a cap silently lifted.
-  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) opt->check(CLI::NonNegativeNumber);
+CLI::Option* OptionBinder::bind(const std::string& flag, T& field, const std::string& help, const Range* range) {
+  // "-1" would otherwise wrap an unsigned value around to the largest one: a cap silently lifted.
+  static const Range non_negative{0, std::nullopt};
+  if (!range && std::is_integral_v<T> && std::is_unsigned_v<T>) range = &non_negative;
+  auto* opt = app_.add_option(flag, field, range ? help + " [" + range->describe() + "]" : help)->envname(env_of(flag));
+  if (range) opt->check(range_validator(*range));
   if (flag != "--config") {
     file_setters_.emplace_back(opt, [&field](const void* node) {
       return set_from_toml(*static_cast<const toml::node*>(node), field);
@@ -127,35 +154,47 @@ void OptionBinder::add_serve_options() {
   bind("--listen", config_.listen, "HOST:PORT to listen on (port 0 picks a free one)")->capture_default_str();
   bind("--public-url", config_.public_url,
        "URL clients use to reach this server; the iss and aud of every token (default http://LISTEN)");
-  bind("--threads", config_.threads, "I/O threads (0 = one per core)")->capture_default_str();
-  bind("--leeway-seconds", config_.leeway_seconds, "Clock skew allowed when checking token times")->capture_default_str();
+  bind("--threads", config_.threads, "I/O threads (0 = one per core)", &ranges::threads)->capture_default_str();
+  bind("--leeway-seconds", config_.leeway_seconds, "Clock skew allowed when checking token times",
+       &ranges::leeway_seconds)->capture_default_str();
   bind("--mint-rate-per-key", config_.mint_rate_per_key,
-       "Tokens per second each permanent key may mint (0 = unlimited); excess gets 429 + Retry-After")
+       "Tokens per second each permanent key may mint (0 = unlimited); excess gets 429 + Retry-After",
+       &ranges::mint_rate_per_key)
       ->capture_default_str();
-  bind("--mint-burst", config_.mint_burst, "Burst allowed above --mint-rate-per-key (0 = same as the rate)")
+  bind("--mint-burst", config_.mint_burst, "Burst allowed above --mint-rate-per-key (0 = same as the rate)",
+       &ranges::mint_burst)
       ->capture_default_str();
-  bind("--max-body-bytes", config_.max_body_bytes, "Largest request body accepted (413 above)")->capture_default_str();
-  bind("--max-header-bytes", config_.max_header_bytes, "Largest request header block accepted (431 above)")
+  bind("--max-body-bytes", config_.max_body_bytes, "Largest request body accepted (413 above)",
+       &ranges::max_body_bytes)->capture_default_str();
+  bind("--max-header-bytes", config_.max_header_bytes, "Largest request header block accepted (431 above)",
+       &ranges::max_header_bytes)
       ->capture_default_str();
-  bind("--max-connections", config_.max_connections, "Open client connections at most")->capture_default_str();
+  bind("--max-connections", config_.max_connections, "Open client connections at most",
+       &ranges::max_connections)->capture_default_str();
   bind("--max-sessions-per-key", config_.max_sessions_per_key,
-       "Concurrent WebSocket sessions per permanent key (0 = no cap); excess refused with 1013")
+       "Concurrent WebSocket sessions per permanent key (0 = no cap); excess refused with 1013",
+       &ranges::max_sessions_per_key)
       ->capture_default_str();
-  bind("--max-message-bytes", config_.max_message_bytes, "Largest WebSocket message relayed (1009 above)")
+  bind("--max-message-bytes", config_.max_message_bytes, "Largest WebSocket message relayed (1009 above)",
+       &ranges::max_message_bytes)
       ->capture_default_str();
   bind("--session-idle-timeout-seconds", config_.session_idle_timeout_seconds,
-       "A peer silent this long (no pong to our pings) is dropped")
+       "A peer silent this long (no pong to our pings) is dropped",
+       &ranges::session_idle_timeout_seconds)
       ->capture_default_str();
   bind("--upstream-connect-timeout-seconds", config_.upstream_connect_timeout_seconds,
-       "Time allowed to open the upstream WebSocket")
+       "Time allowed to open the upstream WebSocket",
+       &ranges::upstream_connect_timeout_seconds)
       ->capture_default_str();
   bind("--store-staleness-seconds", config_.store_staleness_seconds,
        "While the store is unreachable, admit sessions from the last state read this long, then refuse them "
-       "(1013) until it answers again")
+       "(1013) until it answers again",
+       &ranges::store_staleness_seconds)
       ->capture_default_str();
   bind("--session-lease-seconds", config_.session_lease_seconds,
        "With a shared store (redis://): how long a session's place under the cluster-wide caps lives unless its "
-       "node renews it, i.e. how soon a dead node's sessions are released")
+       "node renews it, i.e. how soon a dead node's sessions are released",
+       &ranges::session_lease_seconds)
       ->capture_default_str();
 }
 
@@ -173,7 +212,13 @@ void OptionBinder::finish() {
     const auto key = key_of(opt->get_name());
     const auto* node = file.get(key);
     if (!node || opt->count() > 0) continue;  // flags and environment beat the file
-    if (!setter(node)) throw std::runtime_error("config file " + config_.config_file + ": " + key + " has the wrong type");
+    bool set = false;
+    try {
+      set = setter(node);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error("config file " + config_.config_file + ": " + key + " " + e.what());
+    }
+    if (!set) throw std::runtime_error("config file " + config_.config_file + ": " + key + " has the wrong type");
   }
   for (const auto& [key, node] : file) {
     // Options of other sub-commands are fine in a shared file; unknown keys are typos.
@@ -196,6 +241,11 @@ server::Options to_server_options(const Config& config) {
   if (colon == std::string::npos) throw std::runtime_error("--listen must be HOST:PORT, got '" + config.listen + "'");
   o.host = config.listen.substr(0, colon);
   if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+  if (!is_ip_address(o.host)) {
+    throw std::runtime_error("--listen needs an IP address, not a host name: got '" + o.host +
+                             "' (use 127.0.0.1:PORT for this machine only, 0.0.0.0:PORT or [::]:PORT for every "
+                             "interface)");
+  }
   unsigned port = 0;
   const auto port_text = std::string_view(config.listen).substr(colon + 1);
   const auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
@@ -209,22 +259,17 @@ server::Options to_server_options(const Config& config) {
     throw std::runtime_error("--public-url must start with http:// or https://, got '" + config.public_url + "'");
   }
   o.threads = config.threads;
-  if (config.leeway_seconds < 0 || config.leeway_seconds > server::Options::kMaxLeewaySeconds) {
-    throw std::runtime_error("--leeway-seconds must be between 0 and " + std::to_string(server::Options::kMaxLeewaySeconds));
-  }
+  ranges::leeway_seconds.require("--leeway-seconds", static_cast<double>(config.leeway_seconds));
   o.leeway_seconds = config.leeway_seconds;
-  if (config.mint_rate_per_key < 0 || config.mint_burst < 0) throw std::runtime_error("mint rate and burst must be >= 0");
+  ranges::mint_rate_per_key.require("--mint-rate-per-key", config.mint_rate_per_key);
+  ranges::mint_burst.require("--mint-burst", config.mint_burst);
   o.mint_rate_per_key = config.mint_rate_per_key;
   o.mint_burst = config.mint_burst;
-  if (config.max_body_bytes < 1024 || config.max_body_bytes > 16 * 1024 * 1024) {
-    throw std::runtime_error("--max-body-bytes must be between 1024 and 16777216");
-  }
+  ranges::max_body_bytes.require("--max-body-bytes", static_cast<double>(config.max_body_bytes));
   o.mint_limits.max_body_bytes = config.max_body_bytes;
-  if (config.max_header_bytes < 1024 || config.max_header_bytes > 1024 * 1024) {
-    throw std::runtime_error("--max-header-bytes must be between 1024 and 1048576");
-  }
+  ranges::max_header_bytes.require("--max-header-bytes", static_cast<double>(config.max_header_bytes));
   o.max_header_bytes = config.max_header_bytes;
-  if (config.max_connections < 1) throw std::runtime_error("--max-connections must be at least 1");
+  ranges::max_connections.require("--max-connections", static_cast<double>(config.max_connections));
   o.max_connections = config.max_connections;
   o.data_dir.root = config.data_dir;
   for (const auto& name : kBuiltinModels) {
@@ -245,31 +290,24 @@ server::Options to_server_options(const Config& config) {
     route.headers.assign(model.headers.begin(), model.headers.end());
     route.shared_secret = model.shared_secret;
     route.ca_file = model.ca_file;
+    if (!route.ca_file.empty()) require_readable_ca_file(name, route.ca_file);
     route.max_sessions = model.max_sessions;
     // A configured model may replace a built-in one of the same name.
     std::erase_if(o.models, [&](const server::ModelRoute& m) { return m.name == name; });
     o.models.push_back(std::move(route));
   }
   o.max_sessions_per_key = config.max_sessions_per_key;
-  if (config.max_message_bytes < 1024 || config.max_message_bytes > 64 * 1024 * 1024) {
-    throw std::runtime_error("--max-message-bytes must be between 1024 and 67108864");
-  }
+  ranges::max_message_bytes.require("--max-message-bytes", static_cast<double>(config.max_message_bytes));
   o.max_message_bytes = config.max_message_bytes;
-  if (config.session_idle_timeout_seconds < 5 || config.session_idle_timeout_seconds > 3600) {
-    throw std::runtime_error("--session-idle-timeout-seconds must be between 5 and 3600");
-  }
+  ranges::session_idle_timeout_seconds.require("--session-idle-timeout-seconds",
+                                               static_cast<double>(config.session_idle_timeout_seconds));
   o.session_idle_timeout = std::chrono::seconds(config.session_idle_timeout_seconds);
-  if (config.upstream_connect_timeout_seconds < 1 || config.upstream_connect_timeout_seconds > 120) {
-    throw std::runtime_error("--upstream-connect-timeout-seconds must be between 1 and 120");
-  }
+  ranges::upstream_connect_timeout_seconds.require("--upstream-connect-timeout-seconds",
+                                                   static_cast<double>(config.upstream_connect_timeout_seconds));
   o.upstream_connect_timeout = std::chrono::seconds(config.upstream_connect_timeout_seconds);
-  if (config.store_staleness_seconds < 1 || config.store_staleness_seconds > 3600) {
-    throw std::runtime_error("--store-staleness-seconds must be between 1 and 3600");
-  }
+  ranges::store_staleness_seconds.require("--store-staleness-seconds", static_cast<double>(config.store_staleness_seconds));
   o.store_staleness = std::chrono::seconds(config.store_staleness_seconds);
-  if (config.session_lease_seconds < 3 || config.session_lease_seconds > 600) {
-    throw std::runtime_error("--session-lease-seconds must be between 3 and 600");
-  }
+  ranges::session_lease_seconds.require("--session-lease-seconds", static_cast<double>(config.session_lease_seconds));
   return o;
 }
 
