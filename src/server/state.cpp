@@ -219,9 +219,9 @@ void StateCache::poll_once(int tick) {
   }
   if (!reachable_.load(std::memory_order_relaxed)) log::info("store_reachable_again");
   mark_confirmed();
-  renew_announcement();
   if (tick % 5 == 0) flush_touches();
   if (tick % kPurgeEveryTicks == 0) purge_old_token_records();
+  renew_announcement();
 }
 
 void StateCache::run() {
