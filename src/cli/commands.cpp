@@ -4,6 +4,7 @@
 #include "admin/data_dir.h"
 #include "admin/signing_keys.h"
 #include "cli/config.h"
+#include "cli/suggest.h"
 #include "json/write.h"
 #include "log/log.h"
 #include "policy/admission.h"
@@ -14,11 +15,14 @@
 #include "token/base64url.h"
 #include "token/jwt.h"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace bouncer::cli {
 namespace {
@@ -86,11 +90,20 @@ void print_first_key(const admin::NewApiKey& key, const std::string& base_url) {
             << std::flush;
 }
 
+void start_and_greet(server::Server& server, store::Store& store) {
+  server.start();
+  // Only once the server runs: a start that failed (a busy port, a bad certificate) must not
+  // leave behind a first key that nobody was shown.
+  const auto first_key = create_first_key(store);
+  if (!first_key) return;
+  server.reload_state();  // serves the new key before anyone reads it
+  print_first_key(*first_key, server.public_url());
+}
+
 int serve(const Config& config) {
   auto options = to_server_options(config);
   auto [dir, store] = open_data(config);
   ensure_signing_key(dir, *store);
-  const auto first_key = create_first_key(*store);
 
   auto server = std::make_unique<server::Server>(options, *store);
   if (!config.config_file.empty()) {
@@ -98,8 +111,13 @@ int serve(const Config& config) {
     auto reloader = std::make_shared<ConfigReloader>(config.config_file);
     server->set_model_source([reloader] { return reloader->models(); });
   }
-  server->start();
-  if (first_key) print_first_key(*first_key, server->public_url());
+  try {
+    start_and_greet(*server, *store);
+  } catch (const std::exception& e) {
+    // Said before the server is taken down (and logs its own shutdown): the error is the news.
+    std::cerr << "error: " << e.what() << std::endl;
+    return 1;
+  }
   server->run_until_signal();
   // Order matters: the server is stopped, then the store drains its queue (answers go to
   // stopped executors and are dropped), then the server's memory goes.
@@ -279,8 +297,9 @@ int signing_keys_rotate(const Config& config) {
 }  // namespace
 
 int run(int argc, char** argv) {
-  CLI::App app{"Bouncer: short-lived, scoped client tokens for realtime AI WebSocket sessions"};
+  CLI::App app{"Bouncer: short-lived, scoped client tokens for realtime AI WebSocket sessions", "bouncer"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "bouncer " BOUNCER_VERSION);
   // Each sub-command binds its own Config: CLI11 reads BOUNCER_* for every sub-command,
   // run or not, and a shared Config would let one that did not run overwrite the flags of
   // the one that did. `ran` points at the one that ran.
@@ -364,6 +383,10 @@ int run(int argc, char** argv) {
     action = [&, rotate_config = rotate_config] { return signing_keys_rotate(*rotate_config); };
   });
 
+  if (const auto typo = unknown_subcommand(app, std::vector<std::string>(argv + std::min(argc, 1), argv + argc))) {
+    std::cerr << "error: " << *typo << std::endl;
+    return static_cast<int>(CLI::ExitCodes::ExtrasError);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,13 +1,19 @@
 #include "cli/config.h"
 
+#include "cli/ranges.h"
 #include "log/log.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -17,7 +23,6 @@ namespace {
 
 // The largest maxConcurrentSessions a token may ask for: a larger server cap could never be
 // asked for, and would only lift the default of tokens minted without the option.
-constexpr std::size_t kMaxSessionsPerToken = 1000;
 
 // "--data-dir" → "data_dir" (the TOML key) and "BOUNCER_DATA_DIR" (the environment name).
 std::string key_of(const std::string& flag) {
@@ -49,6 +54,9 @@ bool set_from_toml(const toml::node& node, T& field) {
       field = static_cast<T>(*v);
       return true;
     }
+    if constexpr (std::is_unsigned_v<T>) {
+      if (auto v = node.value<std::int64_t>()) throw std::runtime_error("must be ≥ 0, got " + std::to_string(*v));
+    }
     if constexpr (std::is_signed_v<T>) {
       if (auto v = node.value<std::int64_t>()) {
         field = static_cast<T>(*v);
@@ -57,6 +65,21 @@ bool set_from_toml(const toml::node& node, T& field) {
     }
   }
   return false;
+}
+
+// Listening takes an address, not a name: a name may resolve to several addresses, or to
+// another one tomorrow.
+bool is_ip_address(const std::string& host) {
+  in6_addr buffer{};
+  return ::inet_pton(AF_INET, host.c_str(), &buffer) == 1 || ::inet_pton(AF_INET6, host.c_str(), &buffer) == 1;
+}
+
+// Found now, with the model's name, rather than as a TLS error when the server starts.
+void require_readable_ca_file(const std::string& model, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw std::runtime_error("config: models." + model + ".ca_file: cannot read " + path + ": " + std::strerror(errno));
+  }
 }
 
 std::size_t non_negative(const toml::node& node, const std::string& what) {
@@ -159,7 +182,9 @@ std::vector<server::ModelRoute> model_routes(const std::map<std::string, ModelCo
     route.headers.assign(model.headers.begin(), model.headers.end());
     route.shared_secret = model.shared_secret;
     route.ca_file = model.ca_file;
+    if (!route.ca_file.empty()) require_readable_ca_file(name, route.ca_file);
     route.max_sessions = model.max_sessions;
+    // A configured model may replace a built-in one of the same name.
     std::erase_if(routes, [&](const server::ModelRoute& m) { return m.name == name; });
     routes.push_back(std::move(route));
   }
@@ -180,10 +205,12 @@ std::map<std::string, std::string> settings_of(const toml::table& file) {
 }  // namespace
 
 template <typename T>
-CLI::Option* OptionBinder::bind(const std::string& flag, T& field, const std::string& help) {
-  auto* opt = app_.add_option(flag, field, help)->envname(env_of(flag));
-  // "-1" would otherwise wrap around to the largest value: a cap silently lifted.
-  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) opt->check(CLI::NonNegativeNumber);
+CLI::Option* OptionBinder::bind(const std::string& flag, T& field, const std::string& help, const Range* range) {
+  // "-1" would otherwise wrap an unsigned value around to the largest one: a cap silently lifted.
+  static const Range non_negative{0, std::nullopt};
+  if (!range && std::is_integral_v<T> && std::is_unsigned_v<T>) range = &non_negative;
+  auto* opt = app_.add_option(flag, field, range ? help + " [" + range->describe() + "]" : help)->envname(env_of(flag));
+  if (range) opt->check(range_validator(*range));
   if (flag != "--config") {
     file_setters_.emplace_back(opt, [&field](const void* node) {
       return set_from_toml(*static_cast<const toml::node*>(node), field);
@@ -218,19 +245,24 @@ void OptionBinder::add_serve_options() {
        "PEM certificate chain (the server's first, then intermediates): the listener speaks TLS 1.2/1.3 only; "
        "re-read on SIGHUP");
   bind("--tls-key", config_.tls_key, "PEM private key of --tls-cert, unencrypted, mode 0600; re-read on SIGHUP");
-  bind("--threads", config_.threads, "I/O threads (0 = one per core)")->capture_default_str();
-  bind("--leeway-seconds", config_.leeway_seconds, "Clock skew allowed when checking token times")->capture_default_str();
+  bind("--threads", config_.threads, "I/O threads (0 = one per core)", &ranges::threads)->capture_default_str();
+  bind("--leeway-seconds", config_.leeway_seconds, "Clock skew allowed when checking token times",
+       &ranges::leeway_seconds)->capture_default_str();
   bind("--mint-rate-per-key", config_.mint_rate_per_key,
-       "Tokens per second each permanent key may mint (0 = unlimited); excess gets 429 + Retry-After")
+       "Tokens per second each permanent key may mint (0 = unlimited); excess gets 429 + Retry-After",
+       &ranges::mint_rate_per_key)
       ->capture_default_str();
-  bind("--mint-burst", config_.mint_burst, "Burst allowed above --mint-rate-per-key (0 = same as the rate)")
+  bind("--mint-burst", config_.mint_burst, "Burst allowed above --mint-rate-per-key (0 = same as the rate)",
+       &ranges::mint_burst)
       ->capture_default_str();
-  bind("--max-body-bytes", config_.max_body_bytes, "Largest request body accepted (413 above)")->capture_default_str();
-  bind("--max-header-bytes", config_.max_header_bytes, "Largest request header block accepted (431 above)")
+  bind("--max-body-bytes", config_.max_body_bytes, "Largest request body accepted (413 above)",
+       &ranges::max_body_bytes)->capture_default_str();
+  bind("--max-header-bytes", config_.max_header_bytes, "Largest request header block accepted (431 above)",
+       &ranges::max_header_bytes)
       ->capture_default_str();
   bind("--max-connections", config_.max_connections,
-       "Open client connections at most (lowered at start to what the open-file limit allows)")
-      ->capture_default_str();
+       "Open client connections at most (lowered at start to what the open-file limit allows)",
+       &ranges::max_connections)->capture_default_str();
   bind("--max-connections-per-ip", config_.max_connections_per_ip,
        "Open connections from one client address at most (0 = no cap); above, closed at once")
       ->capture_default_str();
@@ -239,45 +271,52 @@ void OptionBinder::add_serve_options() {
        "at most (0 = no cap); above, closed at once")
       ->capture_default_str();
   bind("--first-byte-timeout-seconds", config_.first_byte_timeout_seconds,
-       "A new connection that sends nothing this long is closed")
+       "A new connection that sends nothing this long is closed", &ranges::first_byte_timeout_seconds)
       ->capture_default_str();
   bind("--header-timeout-seconds", config_.header_timeout_seconds,
        "A request's headers must be complete this long after its first byte, however slowly they come; else the "
-       "connection is closed")
+       "connection is closed", &ranges::header_timeout_seconds)
       ->capture_default_str();
   bind("--max-invalid-credentials-per-ip", config_.max_invalid_credentials_per_ip,
        "Upgrades refused as 'Invalid API key' from one client address within --invalid-credentials-window-seconds "
        "before the address is penalised (0 = never)")
       ->capture_default_str();
   bind("--invalid-credentials-window-seconds", config_.invalid_credentials_window_seconds,
-       "The window --max-invalid-credentials-per-ip counts in")
+       "The window --max-invalid-credentials-per-ip counts in", &ranges::invalid_credentials_window_seconds)
       ->capture_default_str();
   bind("--invalid-credentials-penalty-seconds", config_.invalid_credentials_penalty_seconds,
-       "How long a penalised address's upgrades are refused (1013) before any credential check")
+       "How long a penalised address's upgrades are refused (1013) before any credential check",
+       &ranges::invalid_credentials_penalty_seconds)
       ->capture_default_str();
   bind("--max-sessions-per-key", config_.max_sessions_per_key,
-       "Concurrent WebSocket sessions per permanent key (0 = no cap); excess refused with 1013")
+       "Concurrent WebSocket sessions per permanent key (0 = no cap); excess refused with 1013",
+       &ranges::max_sessions_per_key)
       ->capture_default_str();
   bind("--max-sessions-per-token", config_.max_sessions_per_token,
-       "Concurrent WebSocket sessions per client token (0-1000; 0 = no cap): the default of a token minted without "
+       "Concurrent WebSocket sessions per client token (0 = no cap): the default of a token minted without "
        "constraints.realtime.maxConcurrentSessions and the ceiling of that option (a mint asking for more gets 400); "
-       "excess refused with 1013")
+       "excess refused with 1013", &ranges::max_sessions_per_token)
       ->capture_default_str();
-  bind("--max-message-bytes", config_.max_message_bytes, "Largest WebSocket message relayed (1009 above)")
+  bind("--max-message-bytes", config_.max_message_bytes, "Largest WebSocket message relayed (1009 above)",
+       &ranges::max_message_bytes)
       ->capture_default_str();
   bind("--session-idle-timeout-seconds", config_.session_idle_timeout_seconds,
-       "A peer silent this long (no pong to our pings) is dropped")
+       "A peer silent this long (no pong to our pings) is dropped",
+       &ranges::session_idle_timeout_seconds)
       ->capture_default_str();
   bind("--upstream-connect-timeout-seconds", config_.upstream_connect_timeout_seconds,
-       "Time allowed to open the upstream WebSocket")
+       "Time allowed to open the upstream WebSocket",
+       &ranges::upstream_connect_timeout_seconds)
       ->capture_default_str();
   bind("--store-staleness-seconds", config_.store_staleness_seconds,
        "While the store is unreachable, admit sessions from the last state read this long, then refuse them "
-       "(1013) until it answers again")
+       "(1013) until it answers again",
+       &ranges::store_staleness_seconds)
       ->capture_default_str();
   bind("--session-lease-seconds", config_.session_lease_seconds,
        "With a shared store (redis://): how long a session's place under the cluster-wide caps lives unless its "
-       "node renews it, i.e. how soon a dead node's sessions are released")
+       "node renews it, i.e. how soon a dead node's sessions are released",
+       &ranges::session_lease_seconds)
       ->capture_default_str();
   bind("--trusted-proxies", config_.trusted_proxies,
        "CIDR,… of load balancers / reverse proxies whose X-Forwarded-For (or Forwarded) names the client; from "
@@ -291,7 +330,13 @@ void OptionBinder::finish() {
     const auto key = key_of(opt->get_name());
     const auto* node = file.get(key);
     if (!node || opt->count() > 0) continue;  // flags and environment beat the file
-    if (!setter(node)) throw std::runtime_error("config file " + config_.config_file + ": " + key + " has the wrong type");
+    bool set = false;
+    try {
+      set = setter(node);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error("config file " + config_.config_file + ": " + key + " " + e.what());
+    }
+    if (!set) throw std::runtime_error("config file " + config_.config_file + ": " + key + " has the wrong type");
   }
   for (const auto& [key, node] : file) {
     // Options of other sub-commands are fine in a shared file; unknown keys are typos.
@@ -320,6 +365,11 @@ server::Options to_server_options(const Config& config) {
   if (colon == std::string::npos) throw std::runtime_error("--listen must be HOST:PORT, got '" + config.listen + "'");
   o.host = config.listen.substr(0, colon);
   if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+  if (!is_ip_address(o.host)) {
+    throw std::runtime_error("--listen needs an IP address, not a host name: got '" + o.host +
+                             "' (use 127.0.0.1:PORT for this machine only, 0.0.0.0:PORT or [::]:PORT for every "
+                             "interface)");
+  }
   unsigned port = 0;
   const auto port_text = std::string_view(config.listen).substr(colon + 1);
   const auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
@@ -339,70 +389,48 @@ server::Options to_server_options(const Config& config) {
   o.tls_cert_file = config.tls_cert;
   o.tls_key_file = config.tls_key;
   o.threads = config.threads;
-  if (config.leeway_seconds < 0 || config.leeway_seconds > server::Options::kMaxLeewaySeconds) {
-    throw std::runtime_error("--leeway-seconds must be between 0 and " + std::to_string(server::Options::kMaxLeewaySeconds));
-  }
+  ranges::leeway_seconds.require("--leeway-seconds", static_cast<double>(config.leeway_seconds));
   o.leeway_seconds = config.leeway_seconds;
-  if (config.mint_rate_per_key < 0 || config.mint_burst < 0) throw std::runtime_error("mint rate and burst must be >= 0");
+  ranges::mint_rate_per_key.require("--mint-rate-per-key", config.mint_rate_per_key);
+  ranges::mint_burst.require("--mint-burst", config.mint_burst);
   o.mint_rate_per_key = config.mint_rate_per_key;
   o.mint_burst = config.mint_burst;
-  if (config.max_body_bytes < 1024 || config.max_body_bytes > 16 * 1024 * 1024) {
-    throw std::runtime_error("--max-body-bytes must be between 1024 and 16777216");
-  }
+  ranges::max_body_bytes.require("--max-body-bytes", static_cast<double>(config.max_body_bytes));
   o.mint_limits.max_body_bytes = config.max_body_bytes;
-  if (config.max_header_bytes < 1024 || config.max_header_bytes > 1024 * 1024) {
-    throw std::runtime_error("--max-header-bytes must be between 1024 and 1048576");
-  }
+  ranges::max_header_bytes.require("--max-header-bytes", static_cast<double>(config.max_header_bytes));
   o.max_header_bytes = config.max_header_bytes;
-  if (config.max_connections < 1) throw std::runtime_error("--max-connections must be at least 1");
+  ranges::max_connections.require("--max-connections", static_cast<double>(config.max_connections));
   o.max_connections = config.max_connections;
   o.max_connections_per_ip = config.max_connections_per_ip;
   o.max_handshakes_per_ip = config.max_handshakes_per_ip;
-  if (config.first_byte_timeout_seconds < 1 || config.first_byte_timeout_seconds > 300) {
-    throw std::runtime_error("--first-byte-timeout-seconds must be between 1 and 300");
-  }
+  ranges::first_byte_timeout_seconds.require("--first-byte-timeout-seconds",
+                                             static_cast<double>(config.first_byte_timeout_seconds));
   o.first_byte_timeout = std::chrono::seconds(config.first_byte_timeout_seconds);
-  // The whole request has read_timeout from its first byte: its headers cannot have longer.
-  if (config.header_timeout_seconds < 1 || config.header_timeout_seconds > o.read_timeout.count()) {
-    throw std::runtime_error("--header-timeout-seconds must be between 1 and " + std::to_string(o.read_timeout.count()));
-  }
+  ranges::header_timeout_seconds.require("--header-timeout-seconds", static_cast<double>(config.header_timeout_seconds));
   o.header_timeout = std::chrono::seconds(config.header_timeout_seconds);
   o.max_invalid_credentials_per_ip = config.max_invalid_credentials_per_ip;
-  if (config.invalid_credentials_window_seconds < 1 || config.invalid_credentials_window_seconds > 3600) {
-    throw std::runtime_error("--invalid-credentials-window-seconds must be between 1 and 3600");
-  }
+  ranges::invalid_credentials_window_seconds.require("--invalid-credentials-window-seconds",
+                                                     static_cast<double>(config.invalid_credentials_window_seconds));
   o.invalid_credentials_window = std::chrono::seconds(config.invalid_credentials_window_seconds);
-  if (config.invalid_credentials_penalty_seconds < 1 || config.invalid_credentials_penalty_seconds > 3600) {
-    throw std::runtime_error("--invalid-credentials-penalty-seconds must be between 1 and 3600");
-  }
+  ranges::invalid_credentials_penalty_seconds.require("--invalid-credentials-penalty-seconds",
+                                                      static_cast<double>(config.invalid_credentials_penalty_seconds));
   o.invalid_credentials_penalty = std::chrono::seconds(config.invalid_credentials_penalty_seconds);
   o.data_dir.root = config.data_dir;
   o.models = model_routes(config.models);
   o.max_sessions_per_key = config.max_sessions_per_key;
-  if (config.max_sessions_per_token > kMaxSessionsPerToken) {
-    throw std::runtime_error("--max-sessions-per-token must be between 0 and " + std::to_string(kMaxSessionsPerToken) +
-                             " (0 = no cap)");
-  }
+  ranges::max_sessions_per_token.require("--max-sessions-per-token", static_cast<double>(config.max_sessions_per_token));
   o.max_sessions_per_token = config.max_sessions_per_token;
-  if (config.max_message_bytes < 1024 || config.max_message_bytes > 64 * 1024 * 1024) {
-    throw std::runtime_error("--max-message-bytes must be between 1024 and 67108864");
-  }
+  ranges::max_message_bytes.require("--max-message-bytes", static_cast<double>(config.max_message_bytes));
   o.max_message_bytes = config.max_message_bytes;
-  if (config.session_idle_timeout_seconds < 5 || config.session_idle_timeout_seconds > 3600) {
-    throw std::runtime_error("--session-idle-timeout-seconds must be between 5 and 3600");
-  }
+  ranges::session_idle_timeout_seconds.require("--session-idle-timeout-seconds",
+                                               static_cast<double>(config.session_idle_timeout_seconds));
   o.session_idle_timeout = std::chrono::seconds(config.session_idle_timeout_seconds);
-  if (config.upstream_connect_timeout_seconds < 1 || config.upstream_connect_timeout_seconds > 120) {
-    throw std::runtime_error("--upstream-connect-timeout-seconds must be between 1 and 120");
-  }
+  ranges::upstream_connect_timeout_seconds.require("--upstream-connect-timeout-seconds",
+                                                   static_cast<double>(config.upstream_connect_timeout_seconds));
   o.upstream_connect_timeout = std::chrono::seconds(config.upstream_connect_timeout_seconds);
-  if (config.store_staleness_seconds < 1 || config.store_staleness_seconds > 3600) {
-    throw std::runtime_error("--store-staleness-seconds must be between 1 and 3600");
-  }
+  ranges::store_staleness_seconds.require("--store-staleness-seconds", static_cast<double>(config.store_staleness_seconds));
   o.store_staleness = std::chrono::seconds(config.store_staleness_seconds);
-  if (config.session_lease_seconds < 3 || config.session_lease_seconds > 600) {
-    throw std::runtime_error("--session-lease-seconds must be between 3 and 600");
-  }
+  ranges::session_lease_seconds.require("--session-lease-seconds", static_cast<double>(config.session_lease_seconds));
   try {
     o.trusted_proxies = edge::TrustedProxies::parse(config.trusted_proxies);
   } catch (const std::invalid_argument& e) {

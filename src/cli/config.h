@@ -16,6 +16,8 @@
 
 namespace bouncer::cli {
 
+struct Range;
+
 struct ModelConfig {
   std::string upstream;  // ws:// or wss:// URL
   std::map<std::string, std::string> headers;  // extra headers sent upstream
@@ -77,8 +79,10 @@ class OptionBinder {
   void finish();
 
  private:
+  // A numeric option with a `range` is checked against it (and --help shows it); an unsigned
+  // one without is at least kept from wrapping a negative value around.
   template <typename T>
-  CLI::Option* bind(const std::string& flag, T& field, const std::string& help);
+  CLI::Option* bind(const std::string& flag, T& field, const std::string& help, const Range* range = nullptr);
 
   CLI::App& app_;
   Config& config_;

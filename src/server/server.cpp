@@ -306,6 +306,8 @@ void Server::start() {
   if (options_.public_url.empty()) {
     options_.public_url = (tls_ ? "https://" : "http://") + options_.host + ":" + std::to_string(port_);
   }
+  // Before the first accept: a node whose tokens its peers would refuse does not serve.
+  cache_.announce(options_.public_url);
   fit_connections_to_descriptors(descriptor_limit);
   refusal_flush_ = std::make_unique<net::steady_timer>(workers_.front()->ioc);
   schedule_refusal_flush();
@@ -331,6 +333,7 @@ void Server::start() {
     }
     log::info("trusted_proxies", {{"networks", networks}});
   }
+  started_ = true;
 }
 
 void Server::run_until_signal() {
@@ -400,7 +403,8 @@ void Server::shutdown() {
   if (lease_keeper_) lease_keeper_->stop();
   cache_.stop();
   log::flush_suppressed();
-  log::info("stopped");
+  // Not after a failed start: the error that stopped it is the last word, not "stopped".
+  if (started_) log::info("stopped");
 }
 
 }  // namespace bouncer::server

@@ -47,13 +47,17 @@ class Server {
   // Loads the TLS certificate (when configured) and the state cache, binds every acceptor
   // and starts the threads. Throws std::runtime_error when the certificate or key is
   // unusable, or when the address cannot be bound (another process listening there among
-  // the reasons).
+  // the reasons), or when another running node on the same store serves
+  // another public URL (admin/public_url.h).
   void start();
   std::uint16_t port() const { return port_; }
   // The admin listener's port; 0 when it is off.
   std::uint16_t admin_port() const { return admin_ ? admin_->port() : 0; }
   // The URL clients reach this server at: --public-url, or http(s)://HOST:PORT.
   const std::string& public_url() const { return options_.public_url; }
+
+  // Reads the store again now, e.g. after this process added a key it is about to hand out.
+  void reload_state() { cache_.refresh(); }
 
   // Blocks until SIGINT or SIGTERM, then shuts down gracefully. SIGHUP reloads meanwhile.
   void run_until_signal();
@@ -117,6 +121,7 @@ class Server {
   std::unique_ptr<boost::asio::steady_timer> refusal_flush_;  // on the first worker
   std::size_t descriptor_budget_ = 0;  // descriptors client connections and their upstreams may hold
   std::uint16_t port_ = 0;
+  bool started_ = false;  // start() finished: only then does a shutdown say "stopped"
   bool stopped_ = false;
   // Made at start, before the "listening" line: a SIGHUP sent as soon as the server says it
   // listens is a reload, never the default action (the end of the process).

@@ -1,5 +1,6 @@
 #include "server/state.h"
 
+#include "admin/public_url.h"
 #include "admin/signing_keys.h"
 #include "log/log.h"
 #include "metrics/catalog.h"
@@ -55,6 +56,11 @@ const crypto::PublicKey* State::find_public_key(std::string_view kid) const {
   return it == public_keys.end() ? nullptr : &it->second;
 }
 
+std::string State::public_url_of(std::string_view kid) const {
+  const auto it = public_urls.find(std::string(kid));
+  return it == public_urls.end() ? std::string() : it->second;
+}
+
 StateCache::StateCache(store::Store& store, admin::DataDir data_dir, std::chrono::milliseconds poll_interval)
     : store_(store), data_dir_(std::move(data_dir)), poll_interval_(poll_interval) {}
 
@@ -69,6 +75,7 @@ std::shared_ptr<State> admission_state(const store::Snapshot& snapshot, std::int
   }
   for (const auto& k : snapshot.signing_keys) {
     if (admin::still_published(k, now)) state->public_keys.emplace(k.kid, k.public_key);
+    if (!k.public_url.empty()) state->public_urls.emplace(k.kid, k.public_url);
   }
   return state;
 }
@@ -112,6 +119,7 @@ void StateCache::stop() {
   wake_->cv.notify_all();
   if (thread_.joinable()) thread_.join();
   flush_touches();
+  withdraw_announcement();
 }
 
 void StateCache::mark_confirmed() {
@@ -168,6 +176,46 @@ void StateCache::refresh() {
   }
 }
 
+void StateCache::announce(const std::string& public_url) {
+  const auto snapshot = store_.snapshot();
+  const auto local_kids = admin::local_signing_kids(data_dir_);
+  if (const auto other = admin::running_node_with_other_url(snapshot.signing_keys, local_kids, public_url, unix_now())) {
+    throw std::runtime_error(admin::other_url_refusal(*other, public_url));
+  }
+  {
+    std::lock_guard lock(announce_mutex_);
+    public_url_ = public_url;
+    announced_at_ = 0;
+  }
+  renew_announcement();
+}
+
+// On the active signing key (a rotation moves it to the new one), every kAnnounceEverySeconds.
+void StateCache::renew_announcement() {
+  std::lock_guard lock(announce_mutex_);
+  if (public_url_.empty()) return;
+  const auto kid = current()->active_kid;
+  const auto now = unix_now();
+  if (kid.empty() || (kid == announced_kid_ && now - announced_at_ < admin::kAnnounceEverySeconds)) return;
+  store_.announce_signing_key(kid, public_url_, now + admin::kAnnouncementLifetimeSeconds);
+  announced_kid_ = kid;
+  announced_at_ = now;
+}
+
+// A clean stop says so at once: a node restarted with another URL need not wait for the
+// heartbeat to lapse.
+void StateCache::withdraw_announcement() {
+  std::lock_guard lock(announce_mutex_);
+  if (announced_kid_.empty()) return;
+  try {
+    store_.announce_signing_key(announced_kid_, public_url_, std::nullopt);
+  } catch (const std::exception& e) {
+    log::warn("public_url_announcement_not_withdrawn", {{"kid", announced_kid_}, {"error", e.what()}});
+  }
+  announced_kid_.clear();
+  public_url_.clear();
+}
+
 void StateCache::poll_once(int tick) {
   // A retired signing key leaves the JWKS when its grace ends, so rebuild once a minute even
   // if nothing else changed.
@@ -183,6 +231,7 @@ void StateCache::poll_once(int tick) {
   mark_confirmed();
   if (tick % 5 == 0) flush_touches();
   if (tick % kPurgeEveryTicks == 0) purge_old_token_records();
+  renew_announcement();
 }
 
 void StateCache::run() {

@@ -35,6 +35,7 @@ struct State {
   std::unordered_map<crypto::Digest, store::KeyRecord, DigestHash> keys_by_hash;
   std::unordered_map<std::string, const store::KeyRecord*> keys_by_id;  // into keys_by_hash
   std::unordered_map<std::string, crypto::PublicKey> public_keys;  // published kid → key
+  std::unordered_map<std::string, std::string> public_urls;       // kid → the URL its node announced
   std::string active_kid;
   std::shared_ptr<const crypto::SecretKey> active_key;
   std::string jwks_json;
@@ -43,6 +44,8 @@ struct State {
   const store::KeyRecord* find_key_by_secret(std::string_view secret) const;
   const crypto::PublicKey* find_public_key(std::string_view kid) const;
   const store::KeyRecord* find_key(std::string_view id) const;
+  // The public URL the node signing with `kid` announced; empty when unknown.
+  std::string public_url_of(std::string_view kid) const;
 };
 
 // The keys and the signing keys published at `now` of a store snapshot, as admission reads
@@ -69,6 +72,11 @@ class StateCache {
   // Rebuilds now (tests, and after this process changed the store itself).
   void refresh();
 
+  // Announces this node's public URL with its active signing key, then renews it from the
+  // sync thread while the cache runs and clears it on stop() (admin/public_url.h). Throws
+  // std::runtime_error, naming both URLs, when another running node announced another URL.
+  void announce(const std::string& public_url);
+
   // Called (on the sync thread) for each key newly seen revoked with end_sessions.
   void on_end_sessions(std::function<void(const std::string& key_id)> hook) { end_sessions_hook_ = std::move(hook); }
 
@@ -86,6 +94,8 @@ class StateCache {
   std::shared_ptr<const State> build(const store::Snapshot& snapshot, const State* previous) const;
   void flush_touches();
   void purge_old_token_records();
+  void renew_announcement();
+  void withdraw_announcement();
 
   store::Store& store_;
   admin::DataDir data_dir_;
@@ -109,6 +119,11 @@ class StateCache {
   std::atomic<std::int64_t> confirmed_at_ns_{0};  // steady clock: when the state was last known current
   std::thread thread_;
   std::int64_t last_jwks_minute_ = 0;
+
+  std::mutex announce_mutex_;
+  std::string public_url_;     // empty: nothing announced
+  std::string announced_kid_;  // the signing key that carries the announcement
+  std::int64_t announced_at_ = 0;
   std::function<void(const std::string&)> end_sessions_hook_;
 };
 

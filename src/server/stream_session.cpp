@@ -3,6 +3,7 @@
 #include "crypto/crypto.h"
 #include "log/log.h"
 #include "server/counting.h"
+#include "server/other_url_tokens.h"
 #include "server/query.h"
 #include "server/verdict.h"
 #include "token/jwt.h"
@@ -145,6 +146,9 @@ token::Verified StreamSession::verify_token(std::string_view jwt, const State& s
     // The reason stays in our log; the client learns only "Invalid API key".
     log::debug("token_refused", {{"session_id", session_id_}, {"status", token::to_string(verified.status)},
                                  {"detail", verified.detail}});
+    if (verified.status == token::Status::wrong_issuer || verified.status == token::Status::wrong_audience) {
+      log_token_from_other_url(state.public_url_of(verified.kid), door_.options.public_url, verified.kid);
+    }
   }
   return verified;
 }

@@ -51,6 +51,12 @@ struct SigningKeyRecord {
   std::int64_t created_at = 0;
   std::optional<std::int64_t> retired_at;     // when it stopped signing (a newer key took over)
   std::optional<std::int64_t> publish_until;  // set on retirement: last expiry it could have signed + leeway
+  // The public URL (the iss and aud of its tokens) of the node that signs with it, as that
+  // node announced it; empty until then. Nodes sharing a store must share one public URL.
+  std::string public_url;
+  // Until when that node is known to run: it renews this while it runs and clears it when it
+  // stops, so a node that died is no longer "running" once this has passed.
+  std::optional<std::int64_t> alive_until;
 
   bool operator==(const SigningKeyRecord&) const = default;
 };
@@ -103,6 +109,12 @@ class Store {
   // ---- Signing keys (public halves only). ----
   virtual void add_signing_key(const SigningKeyRecord& key) = 0;
   virtual bool retire_signing_key(std::string_view kid, std::int64_t at, std::int64_t publish_until) = 0;
+  // The node that signs with `kid` serves `public_url` and runs until `alive_until` (nullopt:
+  // it stopped). A changed URL is a state change (other nodes' caches learn it); renewing
+  // alive_until alone is not, so a node's heartbeat does not make every node reload. Returns
+  // false when no signing key has that kid.
+  virtual bool announce_signing_key(std::string_view kid, std::string_view public_url,
+                                    std::optional<std::int64_t> alive_until) = 0;
 
   // ---- Change detection for the server's caches. ----
   // A number that changes whenever any process changes keys, revocations or signing keys

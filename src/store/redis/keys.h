@@ -47,7 +47,8 @@ struct Keys {
   const std::string api_key_by_hash;
   // SET of signing-key ids (kid).
   const std::string signing_keys;
-  // + KID: HASH kid, public_key (32 bytes), created_at, retired_at and publish_until when set.
+  // + KID: HASH kid, public_key (32 bytes), created_at, retired_at and publish_until when set,
+  // public_url and alive_until once the node signing with it announced itself.
   const std::string signing_key_prefix;
   // + JTI: HASH jti, key_id, kid, issued_at, expires_at, scopes (JSON), metadata (JSON or
   // empty). Expires by itself (EXPIRE) a retention period after the token does.

@@ -108,6 +108,8 @@ SigningKeyRecord signing_key_of(const Fields& f) {
   k.created_at = integer(f, "created_at", what);
   k.retired_at = optional_integer(f, "retired_at", what);
   k.publish_until = optional_integer(f, "publish_until", what);
+  if (const auto url = f.find("public_url"); url != f.end()) k.public_url = url->second;
+  k.alive_until = optional_integer(f, "alive_until", what);
   return k;
 }
 
@@ -258,7 +260,8 @@ class RedisStore final : public Store, public SessionLeases {
     const std::string what = "add signing key " + k.kid;
     check(run_one(eval(scripts::kAddSigningKey, {keys_.signing_keys, keys_.signing_key(k.kid), keys_.version},
                        {k.kid, bytes(k.public_key), decimal(k.created_at), optional_decimal(k.retired_at),
-                        optional_decimal(k.publish_until), keys_.changes}),
+                        optional_decimal(k.publish_until), keys_.changes, k.public_url,
+                        optional_decimal(k.alive_until)}),
                   what),
           what);
   }
@@ -267,6 +270,16 @@ class RedisStore final : public Store, public SessionLeases {
     const std::string what = "retire signing key " + std::string(kid);
     return check(run_one(eval(scripts::kRetireSigningKey, {keys_.signing_key(kid), keys_.version},
                               {decimal(at), decimal(publish_until), keys_.changes}),
+                         what),
+                 what)
+               .integer == 1;
+  }
+
+  bool announce_signing_key(std::string_view kid, std::string_view public_url,
+                            std::optional<std::int64_t> alive_until) override {
+    const std::string what = "announce signing key " + std::string(kid);
+    return check(run_one(eval(scripts::kAnnounceSigningKey, {keys_.signing_key(kid), keys_.version},
+                              {std::string(public_url), optional_decimal(alive_until), keys_.changes}),
                          what),
                  what)
                .integer == 1;

@@ -52,7 +52,8 @@ return 1
 )lua";
 
 // KEYS: signing_keys, signing_key(kid), version.
-// ARGV: kid, public_key, created_at, retired_at|"", publish_until|"", changes.
+// ARGV: kid, public_key, created_at, retired_at|"", publish_until|"", changes, public_url|"",
+// alive_until|"".
 inline constexpr std::string_view kAddSigningKey = R"lua(
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
   return redis.error_reply('a signing key with kid ' .. ARGV[1] .. ' already exists')
@@ -60,6 +61,8 @@ end
 redis.call('HSET', KEYS[2], 'kid', ARGV[1], 'public_key', ARGV[2], 'created_at', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'retired_at', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], 'publish_until', ARGV[5]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[2], 'public_url', ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[2], 'alive_until', ARGV[8]) end
 redis.call('PUBLISH', ARGV[6], redis.call('INCR', KEYS[3]))
 return 1
 )lua";
@@ -80,6 +83,24 @@ if not until_now or tonumber(until_now) < tonumber(ARGV[2]) then
   changed = true
 end
 if changed then redis.call('PUBLISH', ARGV[3], redis.call('INCR', KEYS[2])) end
+return 1
+)lua";
+
+// A node's public URL and heartbeat on its signing key. Only a changed URL bumps the version:
+// a heartbeat alone must not make every node reload its state.
+// KEYS: signing_key(kid), version.  ARGV: public_url, alive_until|"" (clears it), changes.
+// Returns 0 for no such key.
+inline constexpr std::string_view kAnnounceSigningKey = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], 'alive_until')
+else
+  redis.call('HSET', KEYS[1], 'alive_until', ARGV[2])
+end
+if redis.call('HGET', KEYS[1], 'public_url') ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'public_url', ARGV[1])
+  redis.call('PUBLISH', ARGV[3], redis.call('INCR', KEYS[2]))
+end
 return 1
 )lua";
 

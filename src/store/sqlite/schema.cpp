@@ -58,6 +58,11 @@ CREATE TABLE meta (
 -- Starts at 1 so that 0 can mean "never read".
 INSERT INTO meta (name, value) VALUES ('state_version', 1);
 )sql"},
+    // Each node announces its public URL, and that it runs, on its signing key.
+    {2, R"sql(
+ALTER TABLE signing_keys ADD COLUMN public_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE signing_keys ADD COLUMN alive_until INTEGER;
+)sql"},
 };
 
 std::int64_t pragma_int(Db& db, const char* sql) {

@@ -146,7 +146,8 @@ KeyRecord read_key(const Stmt& s) {
   return k;
 }
 
-constexpr const char* kSigningColumns = "kid, public_key, created_at, retired_at, publish_until";
+constexpr const char* kSigningColumns =
+    "kid, public_key, created_at, retired_at, publish_until, public_url, alive_until";
 
 SigningKeyRecord read_signing_key(const Stmt& s) {
   SigningKeyRecord k;
@@ -155,6 +156,8 @@ SigningKeyRecord read_signing_key(const Stmt& s) {
   k.created_at = s.column_int(2);
   k.retired_at = s.column_optional(3);
   k.publish_until = s.column_optional(4);
+  k.public_url = s.column_text(5);
+  k.alive_until = s.column_optional(6);
   return k;
 }
 
@@ -183,6 +186,8 @@ class SqliteStore final : public Store {
 
   void add_signing_key(const SigningKeyRecord& key) override;
   bool retire_signing_key(std::string_view kid, std::int64_t at, std::int64_t publish_until) override;
+  bool announce_signing_key(std::string_view kid, std::string_view public_url,
+                            std::optional<std::int64_t> alive_until) override;
 
   std::uint64_t state_version() override;
   Snapshot snapshot() override;
@@ -219,6 +224,7 @@ class SqliteStore final : public Store {
   Stmt insert_key_, select_keys_, select_key_, select_revocation_, update_revocation_, touch_key_;
   Stmt select_token_, purge_tokens_;
   Stmt insert_signing_key_, select_signing_keys_, select_retirement_, update_retirement_;
+  Stmt select_public_url_, update_announcement_;
   Stmt select_state_version_, bump_state_version_;
 
   // ---- Writer connection: only the writer thread, once started. ----
@@ -291,13 +297,16 @@ SqliteStore::SqliteStore(std::string path, const SqliteOptions& options)
         "DELETE FROM tokens WHERE jti IN "
         "(SELECT jti FROM tokens WHERE expires_at < ?1 LIMIT ?2)");
     insert_signing_key_ = db_.prepare(
-        sql({"INSERT INTO signing_keys (", kSigningColumns, ") VALUES (?1, ?2, ?3, ?4, ?5)"}));
+        sql({"INSERT INTO signing_keys (", kSigningColumns, ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"}));
     select_signing_keys_ = db_.prepare(
         sql({"SELECT ", kSigningColumns, " FROM signing_keys ORDER BY created_at, kid"}));
     select_retirement_ =
         db_.prepare("SELECT retired_at, publish_until FROM signing_keys WHERE kid = ?1");
     update_retirement_ = db_.prepare(
         "UPDATE signing_keys SET retired_at = ?2, publish_until = ?3 WHERE kid = ?1");
+    select_public_url_ = db_.prepare("SELECT public_url FROM signing_keys WHERE kid = ?1");
+    update_announcement_ =
+        db_.prepare("UPDATE signing_keys SET public_url = ?2, alive_until = ?3 WHERE kid = ?1");
     select_state_version_ = db_.prepare("SELECT value FROM meta WHERE name = ?1");
     bump_state_version_ = db_.prepare("UPDATE meta SET value = value + 1 WHERE name = ?1");
 
@@ -638,6 +647,8 @@ void SqliteStore::add_signing_key(const SigningKeyRecord& key) {
       s->bind_int(3, key.created_at);
       s->bind_optional(4, key.retired_at);
       s->bind_optional(5, key.publish_until);
+      s->bind_text(6, key.public_url);
+      s->bind_optional(7, key.alive_until);
       s->step();
     }
     bump_state_version();
@@ -668,6 +679,31 @@ bool SqliteStore::retire_signing_key(std::string_view kid, std::int64_t at, std:
       u->step();
       bump_state_version();
     }
+    tx.commit();
+    return true;
+  });
+}
+
+bool SqliteStore::announce_signing_key(std::string_view kid, std::string_view public_url,
+                                       std::optional<std::int64_t> alive_until) {
+  return locked("announce signing key " + std::string(kid), [&] {
+    Transaction tx(db_);
+    std::string url_before;
+    {
+      Use s(select_public_url_);
+      s->bind_text(1, kid);
+      if (!s->step()) return false;
+      url_before = s->column_text(0);
+    }
+    {
+      Use u(update_announcement_);
+      u->bind_text(1, kid);
+      u->bind_text(2, public_url);
+      u->bind_optional(3, alive_until);
+      u->step();
+    }
+    // A heartbeat alone is no state change: every node would reload its state for nothing.
+    if (url_before != public_url) bump_state_version();
     tx.commit();
     return true;
   });

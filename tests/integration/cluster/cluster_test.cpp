@@ -82,7 +82,7 @@ class Cluster : public ::testing::Test {
     nodes_[i].reset();
     // One public URL for all: it is every token's iss and aud, whichever node minted it.
     std::vector<std::string> args{"--config", config().string(), "--store", redis_->url(), "--public-url",
-                                  "http://cluster.bouncer.test", "--session-lease-seconds",
+                                  public_url_, "--session-lease-seconds",
                                   std::to_string(kLeaseSeconds), "--store-staleness-seconds",
                                   std::to_string(kStalenessSeconds)};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -158,6 +158,7 @@ class Cluster : public ::testing::Test {
   std::unique_ptr<ModelServer> upstream_;
   std::vector<std::unique_ptr<Bouncer>> nodes_;
   ApiKey key_;
+  std::string public_url_ = "http://cluster.bouncer.test";  // what start_node gives the next node
 };
 
 std::string refusal(const std::string& message) { return R"({"type":"error","error":")" + message + "\"}"; }
@@ -470,6 +471,57 @@ TEST_F(Cluster, RedisOutageLosesNoAcknowledgedMintAndFollowsThePolicy) {
             << " records missing\n";
   EXPECT_GT(acknowledged.size(), 100u);
   EXPECT_EQ(missing, 0u);
+}
+
+// Nodes with different public URLs would refuse each other's tokens as "Invalid API key" (the
+// URL is every token's iss and aud), with nothing in any log to say why. A node whose URL
+// differs from a running node's refuses to start, naming both; the running node goes on.
+TEST_F(Cluster, ANodeWithAnotherPublicUrlThanARunningOneRefusesToStart) {
+  start_nodes(1);
+  public_url_ = "http://elsewhere.bouncer.test";
+  std::string refusal_message;
+  try {
+    start_node(1);
+  } catch (const std::runtime_error& e) {
+    refusal_message = e.what();  // the harness's "exited before listening" and the node's output
+  }
+  ASSERT_FALSE(refusal_message.empty()) << "a node with another public URL started";
+  EXPECT_NE(refusal_message.find("exited (status 1)"), std::string::npos) << refusal_message;
+  EXPECT_NE(refusal_message.find("http://cluster.bouncer.test"), std::string::npos) << refusal_message;
+  EXPECT_NE(refusal_message.find("http://elsewhere.bouncer.test"), std::string::npos) << refusal_message;
+  EXPECT_NE(refusal_message.find("--public-url"), std::string::npos) << refusal_message;
+  nodes_[1].reset();
+
+  // The same URL joins as always; the first node never noticed.
+  public_url_ = "http://cluster.bouncer.test";
+  start_node(2);
+  const auto m = mint(node(0), key_.secret);
+  expect_admitted(node(2), stream_target(m.api_key));
+}
+
+// Once the node with the old URL has stopped (cleanly: it says so at once), a node with a new
+// URL starts. A token the old node minted is then refused here as "Invalid API key", and this
+// node's log says why, naming both URLs, as an error.
+TEST_F(Cluster, ATokenFromANodeWithAnotherPublicUrlIsRefusedWithAnErrorNamingBoth) {
+  start_nodes(1);
+  const auto m = mint(node(0), key_.secret);
+  node(0).process().signal(SIGTERM);
+  ASSERT_EQ(node(0).process().wait(15s).value_or(-1), 0) << node(0).logs();
+
+  public_url_ = "http://elsewhere.bouncer.test";
+  start_node(1);
+  EXPECT_EQ(first_reply(node(1), stream_target(m.api_key)), refusal("Invalid API key"));
+  const auto deadline = Clock::now() + 5s;
+  std::string line;
+  while (line.empty() && Clock::now() < deadline) {
+    const auto logs = node(1).logs();
+    const auto at = logs.find(" error token_from_other_public_url ");
+    if (at != std::string::npos) line = logs.substr(at, logs.find('\n', at) - at);
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_FALSE(line.empty()) << "no error about the other public URL:\n" << node(1).logs();
+  EXPECT_NE(line.find("token_public_url=http://cluster.bouncer.test"), std::string::npos) << line;
+  EXPECT_NE(line.find("public_url=http://elsewhere.bouncer.test"), std::string::npos) << line;
 }
 
 // A node restarted with an empty memory (same data directory) rejoins: it admits tokens every

@@ -97,10 +97,10 @@ TEST_F(SigningKeys, RotateRetiresAndKeepsPublishing) {
 }
 
 TEST(ActiveSigningKey, NewestUnretiredLocalWins) {
-  store::SigningKeyRecord a{"a", {}, 10, std::nullopt, std::nullopt};
-  store::SigningKeyRecord b{"b", {}, 20, std::nullopt, std::nullopt};
-  store::SigningKeyRecord c{"c", {}, 30, 31, 100};
-  store::SigningKeyRecord d{"d", {}, 40, std::nullopt, std::nullopt};  // another node's
+  store::SigningKeyRecord a{"a", {}, 10, std::nullopt, std::nullopt, {}, std::nullopt};
+  store::SigningKeyRecord b{"b", {}, 20, std::nullopt, std::nullopt, {}, std::nullopt};
+  store::SigningKeyRecord c{"c", {}, 30, 31, 100, {}, std::nullopt};
+  store::SigningKeyRecord d{"d", {}, 40, std::nullopt, std::nullopt, {}, std::nullopt};  // another node's
   EXPECT_EQ(active_signing_key({a, b, c, d}, {"a", "b", "c"})->kid, "b");
   EXPECT_EQ(active_signing_key({a, b, c, d}, {"a", "c"})->kid, "a");
   EXPECT_FALSE(active_signing_key({c, d}, {"c"}));

@@ -135,7 +135,7 @@ TEST_F(SqliteStoreTest, DatabaseAndWalFilesAreMode0600WhateverTheUmask) {
 TEST_F(SqliteStoreTest, SchemaIsVersionedInWalMode) {
   open().reset();
   auto db = raw();
-  EXPECT_EQ(query_int(db, "PRAGMA user_version"), 1);
+  EXPECT_EQ(query_int(db, "PRAGMA user_version"), 2);
   EXPECT_EQ(query_int(db, "PRAGMA application_id"), 0x426f756e);
   auto mode = db.prepare("PRAGMA journal_mode");
   ASSERT_TRUE(mode.step());
@@ -148,6 +148,24 @@ TEST_F(SqliteStoreTest, SchemaIsVersionedInWalMode) {
                           "tbl_name = 'tokens' AND sql LIKE '%expires_at%'"),
             1);
   EXPECT_EQ(query_int(db, "SELECT value FROM meta WHERE name = 'state_version'"), 1);
+}
+
+// A database written by the first schema gains the nodes' announcements, its keys intact.
+TEST_F(SqliteStoreTest, VersionOneDatabaseIsMigrated) {
+  const SigningKeyRecord k = make_signing_key(1);
+  open()->add_signing_key(k);
+  {
+    auto db = raw();
+    db.exec("ALTER TABLE signing_keys DROP COLUMN public_url");
+    db.exec("ALTER TABLE signing_keys DROP COLUMN alive_until");
+    db.exec("PRAGMA user_version = 1");
+  }
+  auto store = open();
+  EXPECT_EQ(store->snapshot().signing_keys, std::vector<SigningKeyRecord>{k});
+  EXPECT_TRUE(store->announce_signing_key(k.kid, "https://a.example", 100));
+  EXPECT_EQ(store->snapshot().signing_keys.at(0).public_url, "https://a.example");
+  auto db = raw();
+  EXPECT_EQ(query_int(db, "PRAGMA user_version"), 2);
 }
 
 TEST_F(SqliteStoreTest, ReopeningKeepsTheStateVersion) {

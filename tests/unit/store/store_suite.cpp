@@ -354,6 +354,46 @@ TEST_P(StoreSuite, SigningKeysAddAndRetire) {
   EXPECT_EQ(keys[0].publish_until, 5000) << "publication is never shortened";
 }
 
+// A node's public URL and heartbeat ride on its signing key; only a changed URL is a state change.
+TEST_P(StoreSuite, SigningKeysCarryTheirNodesAnnouncement) {
+  auto store = open();
+  SigningKeyRecord k = make_signing_key(1);
+  store->add_signing_key(k);
+  EXPECT_EQ(store->snapshot().signing_keys, std::vector<SigningKeyRecord>{k}) << "nothing announced yet";
+
+  auto version = store->state_version();
+  EXPECT_FALSE(store->announce_signing_key("kid-unknown", "https://a.example", 100));
+  EXPECT_EQ(store->state_version(), version);
+
+  EXPECT_TRUE(store->announce_signing_key(k.kid, "https://a.example", 100));
+  EXPECT_NE(store->state_version(), version) << "a new URL reaches every node's cache";
+  k.public_url = "https://a.example";
+  k.alive_until = 100;
+  EXPECT_EQ(store->snapshot().signing_keys, std::vector<SigningKeyRecord>{k});
+
+  version = store->state_version();
+  EXPECT_TRUE(store->announce_signing_key(k.kid, "https://a.example", 105));
+  EXPECT_EQ(store->state_version(), version) << "a heartbeat alone makes no node reload";
+  EXPECT_TRUE(store->announce_signing_key(k.kid, "https://a.example", std::nullopt));
+  EXPECT_EQ(store->state_version(), version);
+  k.alive_until = std::nullopt;
+  EXPECT_EQ(store->snapshot().signing_keys, std::vector<SigningKeyRecord>{k}) << "a clean stop clears the heartbeat";
+
+  EXPECT_TRUE(store->announce_signing_key(k.kid, "https://b.example", 200));
+  EXPECT_NE(store->state_version(), version);
+  // Another process (node) reads the same.
+  k.public_url = "https://b.example";
+  k.alive_until = 200;
+  EXPECT_EQ(open()->snapshot().signing_keys, std::vector<SigningKeyRecord>{k});
+
+  // A record added with its announcement keeps it.
+  SigningKeyRecord announced = make_signing_key(2);
+  announced.public_url = "https://c.example";
+  announced.alive_until = 300;
+  store->add_signing_key(announced);
+  EXPECT_EQ(store->snapshot().signing_keys.back(), announced);
+}
+
 // ---- Token records ----
 
 TEST_P(StoreSuite, TokenRecordsRoundTripAndSurviveReopen) {
