@@ -549,7 +549,7 @@ net::awaitable<bool> echo_once(WsStream& ws, const std::string& payload, bool te
   }
   expect_reply(ws, false);
   if (ws.got_text() != text || beast::buffers_to_string(buffer.data()) != payload) {
-    // A refusal arrives as a text frame {"type":"error",…} and a close (DESIGN §3).
+    // A refusal arrives as a text frame {"type":"error",…} and a close (docs/API.md, "Admission").
     st.fail("not_echo", beast::buffers_to_string(buffer.data()).substr(0, 200));
     co_return false;
   }

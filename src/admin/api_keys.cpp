@@ -7,7 +7,7 @@
 namespace bouncer::admin {
 namespace {
 
-constexpr std::size_t kSecretRandomBytes = 32;  // 256 bits (DESIGN §4)
+constexpr std::size_t kSecretRandomBytes = 32;  // 256 bits (docs/TOKENS.md)
 constexpr std::size_t kShownPrefixLength = 11;  // "sk_" + 8 characters
 
 std::string hex(std::span<const std::uint8_t> bytes) {

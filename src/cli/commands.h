@@ -1,4 +1,4 @@
-// The command line (DESIGN §7): bouncer serve | keys create/list/revoke | tokens inspect |
+// The command line (docs/OPERATIONS.md): bouncer serve | keys create/list/revoke | tokens inspect |
 // signing-keys rotate. Returns the process exit code.
 #pragma once
 

@@ -110,7 +110,7 @@ class ConfigReloader {
   std::map<std::string, std::string> settings_;  // top-level key → its TOML text, [models] aside
 };
 
-// Built-in models served with no model server (DESIGN: the embedded default).
+// Built-in models served with no model server (the embedded default).
 inline const std::vector<std::string> kBuiltinModels{"echo", "demo"};
 
 }  // namespace bouncer::cli

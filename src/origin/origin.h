@@ -1,4 +1,4 @@
-// Canonical web origins (DESIGN §2): parse a string the way the WHATWG URL Standard parses
+// Canonical web origins (docs/API.md): parse a string the way the WHATWG URL Standard parses
 // an http(s) URL and serialise its origin. Pure: no I/O.
 #pragma once
 

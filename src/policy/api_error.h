@@ -1,4 +1,4 @@
-// The one error shape of the HTTP API (DESIGN §2):
+// The one error shape of the HTTP API (docs/API.md):
 //   {"error":{"type":"invalid_request_error","code":"origin_not_canonical","message":"…","param":"allowedOrigins[0]"}}
 #pragma once
 

@@ -1,4 +1,4 @@
-// Validation of the options of POST /v1/client/tokens and POST /v1/client/urls (DESIGN §2).
+// Validation of the options of POST /v1/client/tokens and POST /v1/client/urls (docs/API.md).
 //
 // Evaluation order (the first problem found is the one reported, so the answer to a given
 // body is deterministic):

@@ -1,4 +1,4 @@
-// Validation of the options of POST /v1/client/tokens (DESIGN §2). Pure: no I/O.
+// Validation of the options of POST /v1/client/tokens (docs/API.md). Pure: no I/O.
 #pragma once
 
 #include "policy/api_error.h"
@@ -25,7 +25,7 @@ struct MintLimits {
   std::size_t max_origins = 20;
   std::size_t max_origin_length = 253;
   std::int64_t min_session_duration = 10;
-  std::int64_t max_session_duration = 86400;  // one day; DESIGN sets only the lower bound
+  std::int64_t max_session_duration = 86400;  // one day; the API fixes only the lower bound
   std::int64_t min_concurrent_sessions = 1;
   std::int64_t max_concurrent_sessions = 1000;
   // The server's own cap on a token's live sessions (--max-sessions-per-token), its default

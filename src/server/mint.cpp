@@ -277,7 +277,7 @@ void Minter::handle(const Request& request, const std::string& client, policy::M
   cache_.touch(key.id, now);
   auto answer = endpoint == policy::MintEndpoint::urls ? url_answer(options_.public_url, *opts.model, jwt, claims.exp)
                                                        : mint_answer(jwt, claims.exp, opts);
-  // Nothing is answered before the record is durable (DESIGN §5).
+  // Nothing is answered before the record is durable (docs/ARCHITECTURE.md).
   store_.record_token(std::move(record), [respond = std::move(respond), answer = std::move(answer), version, keep_alive,
                                           key_id = key.id, jti = claims.jti, started, client](std::error_code ec) mutable {
     if (ec) {

@@ -82,7 +82,7 @@ class StateCache {
 
   // How the store looks from here: whether the latest poll reached it, and how long ago the
   // state in memory was last confirmed current. While the store is out of reach the state
-  // grows stale; the door admits from it only within the staleness window (DESIGN §5).
+  // grows stale; the door admits from it only within the staleness window (docs/ARCHITECTURE.md).
   bool store_reachable() const { return reachable_.load(std::memory_order_relaxed); }
   std::chrono::milliseconds state_age() const;
   bool fresh_within(std::chrono::milliseconds window) const { return state_age() <= window; }

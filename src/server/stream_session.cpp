@@ -123,7 +123,7 @@ void StreamSession::run() {
   take_cluster_place();
 }
 
-// ---- admission: every check of DESIGN §3, in order, on the upgrade request alone ----
+// ---- admission: every check of docs/API.md "Admission", in order, on the upgrade request alone ----
 
 // The token's signature and claims, from the cache when this exact token was verified
 // before (a remembered refusal carries no detail: it was logged the first time).
@@ -317,7 +317,7 @@ relay::Headers StreamSession::upstream_headers(const std::optional<std::string>&
   }
   if (!metadata_json) {
     // The store was out of reach: the upstream decides whether a session without its
-    // metadata may go on (DESIGN §5's outage policy admits it).
+    // metadata may go on (the outage policy of docs/CLUSTER.md admits it).
     headers.emplace_back("X-Bouncer-Metadata-Status", "unavailable");
   } else if (!metadata_json->empty()) {
     headers.emplace_back("X-Bouncer-Metadata", ascii_json(*metadata_json));

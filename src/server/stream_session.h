@@ -1,4 +1,4 @@
-// The door (DESIGN §3): one WebSocket session's life. Admission runs on the upgrade request
+// The door (docs/API.md, "GET /v1/stream"): one WebSocket session's life. Admission runs on the upgrade request
 // alone, in the documented order, before any client frame is read or any upstream is
 // contacted; a refusal is told inside the WebSocket (a browser sees nothing of a refused
 // HTTP upgrade). An admitted session connects its upstream, accepts the client, and hands

@@ -1,4 +1,4 @@
-// The state Bouncer keeps (DESIGN §5), behind one interface with two engines: SQLite (the
+// The state Bouncer keeps (docs/ARCHITECTURE.md), behind one interface with two engines: SQLite (the
 // embedded default, store/sqlite/) and Redis (several nodes). Records hold no secret: a
 // permanent key is kept only as the hash of its secret; signing keys only as public halves.
 #pragma once
@@ -192,7 +192,7 @@ struct RedisOptions {
   std::chrono::milliseconds session_lease_ttl{30000};
 };
 
-// Connects to Redis (DESIGN §5: several nodes share it). Acknowledged means durable only when
+// Connects to Redis (docs/CLUSTER.md: several nodes share it). Acknowledged means durable only when
 // Redis itself is run with `appendonly yes` and `appendfsync always`. Throws
 // std::runtime_error with a clear message (never the password) when Redis cannot be reached.
 // The synchronous members block their caller until Redis answers: call them from the

@@ -35,7 +35,7 @@ namespace {
 namespace bj = boost::json;
 
 constexpr std::size_t kMaxClaimString = 256;   // iss, aud, sub, jti, each models/origins entry
-constexpr std::size_t kMaxListEntries = 20;    // models, origins, aud as an array (DESIGN §2)
+constexpr std::size_t kMaxListEntries = 20;    // models, origins, aud as an array (docs/API.md)
 constexpr std::int64_t kMaxNumeric = std::int64_t{1} << 40;  // ~ year 36812; excludes overflow games
 
 // The signing algorithm names we accept: RFC 8037 §3.1 "EdDSA" with an Ed25519 key, and its

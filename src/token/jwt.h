@@ -71,7 +71,7 @@ struct Verified {
 };
 
 // Verifies structure, header, signature and claim types. Does NOT check time: expiry is a
-// separate step in admission order (DESIGN §3), see check_time().
+// separate step in admission order (docs/API.md, "Admission"), see check_time().
 // The header must carry typ "JWT" exactly (absent typ is refused: RFC 8725 §3.11 explicit
 // typing) and alg "EdDSA" or "Ed25519". The payload is parsed only after the signature holds.
 Verified verify(std::string_view compact, const KeyLookup& lookup, const VerifyOptions& options);

@@ -9,7 +9,7 @@
 // valid across restarts; without it a new key is made at every start.
 //
 //   POST /v1/client/tokens   X-API-KEY: sk_… (or Authorization: Bearer sk_…), JSON options
-//                            (DESIGN §2) → {kind, apiKey, token, expiresAt, permissions, constraints}
+//                            (docs/API.md) → {kind, apiKey, token, expiresAt, permissions, constraints}
 //   GET  /v1/stream?model=M&api_key=ek_…   WebSocket: verify the token (EdDSA, exp, iss, aud),
 //                            the model and the Origin, then connect upstream and pipe frames.
 //   GET  /.well-known/jwks.json
@@ -104,7 +104,7 @@ function sendError(res, e) {
   sendJson(res, e.status, { error });
 }
 
-// ---- mint options (DESIGN §2) -------------------------------------------------------------------
+// ---- mint options (docs/API.md) -------------------------------------------------------------------
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v === 'object' ? 'an object' : String(v));
 
@@ -269,7 +269,7 @@ function handleRequest(req, res) {
 // ---- GET /v1/stream: the door -------------------------------------------------------------------------
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: LIMITS.maxMessageBytes });
 
-// Checks in DESIGN §3's order; returns the verified claims or throws the refusal's message.
+// Checks in the door's order (docs/API.md, "Admission"); returns the verified claims or throws the refusal's message.
 async function admit(req, url) {
   let credential = url.searchParams.get('api_key') ?? url.searchParams.get('token') ?? '';
   if (credential.startsWith('ek_')) credential = credential.slice(3);

@@ -4,7 +4,7 @@
 //
 // The connection reconnects by itself, with a growing pause, after it is lost. While it is
 // down, commands fail at once (std::errc::not_connected) instead of queueing without bound:
-// the caller decides what an outage means (DESIGN §5). A command that Redis does not answer
+// the caller decides what an outage means (docs/CLUSTER.md). A command that Redis does not answer
 // within the command timeout drops the connection, so a hung server cannot hold callers.
 #pragma once
 

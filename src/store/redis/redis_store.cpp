@@ -1,8 +1,8 @@
-// The Redis engine of the Store (DESIGN §5). One connection, driven by its own io_context
+// The Redis engine of the Store (docs/CLUSTER.md). One connection, driven by its own io_context
 // thread: the server's I/O threads never wait on Redis through it except where store.h says
 // so. Token records are pipelined: every record_token() is sent at once, and Redis, run with
 // appendfsync always, writes and fsyncs everything one event-loop turn received before it
-// answers, so concurrent mints share one fsync (the group commit of DESIGN §5).
+// answers, so concurrent mints share one fsync (the group commit).
 #include "metrics/catalog.h"
 #include "store/redis/connection.h"
 #include "store/redis/keys.h"

@@ -1,4 +1,4 @@
-// The SQLite engine of the Store (DESIGN §5): one file, WAL mode, synchronous=FULL, so that
+// The SQLite engine of the Store (docs/ARCHITECTURE.md): one file, WAL mode, synchronous=FULL, so that
 // everything a call reports as done survives kill -9 and power loss.
 //
 // Thread model

@@ -1,4 +1,4 @@
-// Several `bouncer serve` nodes sharing one real redis-server (DESIGN §5): any node mints, any
+// Several `bouncer serve` nodes sharing one real redis-server (docs/CLUSTER.md): any node mints, any
 // node admits, a revocation on one holds on all within a second, caps on concurrent sessions
 // hold across nodes and are released when a node dies, and a Redis outage follows the
 // documented policy (docs/OPERATIONS.md, "Several nodes"). Everything runs on 127.0.0.1:
@@ -379,7 +379,7 @@ TEST_F(Cluster, LiveSessionsKeepTheirPlaceAcrossRenewals) {
   EXPECT_EQ(held->read().data, "still here");
 }
 
-// Redis killed under load (DESIGN §5's outage policy): no acknowledged mint is lost, minting
+// Redis killed under load (the outage policy of docs/CLUSTER.md): no acknowledged mint is lost, minting
 // answers 503 meanwhile and recovers by itself, admissions go on from memory within the
 // staleness window and fail closed after it, and /readyz says which of these holds.
 TEST_F(Cluster, RedisOutageLosesNoAcknowledgedMintAndFollowsThePolicy) {

@@ -1,4 +1,4 @@
-// Back-pressure (DESIGN §3): a client that reads nothing while its upstream streams 1 GiB.
+// Back-pressure (docs/API.md, "Relay"): a client that reads nothing while its upstream streams 1 GiB.
 // The server's memory stays bounded (VmRSS under baseline + 64 MiB), and when the client reads
 // again every byte arrives, in order. Run against the RELEASE binary: ASan's quarantine would
 // distort RSS, and 1 GiB through an ASan build is slow. scripts/test builds it before ctest;

@@ -1,4 +1,4 @@
-// Every refusal of the door (DESIGN §3), over a real WebSocket on 127.0.0.1: the upgrade is
+// Every refusal of the door (docs/API.md, "Admission"), over a real WebSocket on 127.0.0.1: the upgrade is
 // accepted, one text frame {"type":"error","error":"<message>"} is sent, then the close code.
 #include "door_fixture.h"
 

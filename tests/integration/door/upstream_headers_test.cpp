@@ -1,4 +1,4 @@
-// What the upstream learns (DESIGN §3): who connected, through X-Bouncer-* headers, and the
+// What the upstream learns (docs/API.md, "Upstream"): who connected, through X-Bouncer-* headers, and the
 // configured shared secret and headers — never the credential, however it was presented.
 // The example model server's whoami command answers with the headers and target it received.
 #include "door_fixture.h"

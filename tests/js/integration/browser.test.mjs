@@ -1,4 +1,4 @@
-// The door from a real browser (DESIGN §3): headless Chromium, driven by playwright-core,
+// The door from a real browser (docs/API.md, "GET /v1/stream"): headless Chromium, driven by playwright-core,
 // opens `new WebSocket(url)` to Bouncer from two pages of different origins, and Bouncer
 // enforces a token's allowedOrigins on the Origin header the browser itself sends (a page
 // cannot forge it). A browser sees nothing of a refused HTTP upgrade, so a refusal must

@@ -1,4 +1,4 @@
-// The command line (DESIGN §7): first start, keys, revocation reaching a running server,
+// The command line (docs/OPERATIONS.md): first start, keys, revocation reaching a running server,
 // tokens inspect, signing-key file permissions, configuration precedence, help, shutdown.
 import assert from 'node:assert/strict';
 import { chmodSync, readdirSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The door, GET /v1/stream (DESIGN §3), from a real WebSocket client (`ws`): a few checks of
+// The door, GET /v1/stream (docs/API.md), from a real WebSocket client (`ws`): a few checks of
 // what a client developer meets first. The exhaustive ones (every refusal, the relay, the
 // timeouts) are in the C++ suite; the browser's side is in browser.test.mjs.
 import assert from 'node:assert/strict';

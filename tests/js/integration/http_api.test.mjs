@@ -1,4 +1,4 @@
-// POST /v1/client/tokens and its neighbours over real HTTP: every status code of DESIGN §2,
+// POST /v1/client/tokens and its neighbours over real HTTP: every status code of docs/API.md,
 // the one error shape, and that no secret reaches the server's logs.
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -21,7 +21,7 @@ const TYPE_OF_STATUS = {
   431: 'invalid_request_error',
 };
 
-// Asserts the one error shape of DESIGN §2: {"error":{type,code,message,param}} and nothing else.
+// Asserts the one error shape of docs/API.md: {"error":{type,code,message,param}} and nothing else.
 function assertError(res, status, code, param) {
   assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
   assert.match(String(res.headers['content-type']), /^application\/json\b/, 'errors are JSON');
@@ -44,7 +44,7 @@ function nowSeconds() {
   return Date.now() / 1000;
 }
 
-describe('HTTP API (DESIGN §2)', () => {
+describe('HTTP API (docs/API.md)', () => {
   let server;
   let sk;
   let limited; // the rate-limited server of the 429 tests
@@ -157,7 +157,7 @@ describe('HTTP API (DESIGN §2)', () => {
   });
 
   describe('400', () => {
-    // DESIGN §2's table, which must hold exactly; plus a few more of the same rules. Node's
+    // The origin table of docs/API.md, which must hold exactly; plus a few more of the same rules. Node's
     // WHATWG URL is the oracle for the canonical form (new URL(x).origin).
     const accepted = ['https://app.example.com', 'http://localhost:3000', 'http://[::1]:3000', 'https://xn--bcher-kva.example'];
     const rejected = [

@@ -1,5 +1,5 @@
 // A standard JOSE library (jose) verifies the server's tokens offline from its JWKS
-// (DESIGN §4), before and after a signing-key rotation.
+// (docs/TOKENS.md), before and after a signing-key rotation.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 

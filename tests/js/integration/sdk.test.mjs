@@ -1,4 +1,4 @@
-// The public @decartai/sdk talks to Bouncer as it is (DESIGN §2: wire-compatible with
+// The public @decartai/sdk talks to Bouncer as it is (docs/API.md: wire-compatible with
 // tokens.create()). The SDK posts JSON to `${baseUrl}/v1/client/tokens` with X-API-KEY.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -40,7 +40,7 @@ class ConfigPrecedence : public ::testing::Test {
   std::filesystem::path file_;
 };
 
-// flags beat env beat file beat defaults (DESIGN §7), option by option.
+// flags beat env beat file beat defaults (docs/OPERATIONS.md), option by option.
 TEST_F(ConfigPrecedence, FlagsBeatEnvBeatFile) {
   write_file("listen = \"127.0.0.1:1111\"\nthreads = 3\nleeway_seconds = 5\n");
   ::setenv("BOUNCER_LISTEN", "127.0.0.1:2222", 1);

@@ -1,4 +1,4 @@
-// Hand-written cases for origin::check(): the DESIGN §2 table exactly, then the corners of the
+// Hand-written cases for origin::check(): the origin table of docs/API.md exactly, then the corners of the
 // URL Standard an allowedOrigins entry can hit (IDN, IPv4/IPv6, ports, whitespace, userinfo...).
 // The WPT data is in wpt_origin_test.cpp.
 #include <gtest/gtest.h>
@@ -79,7 +79,7 @@ void expect_case(const Case& c) {
   }
 }
 
-// ---- DESIGN §2: "The table in the product documentation that must hold exactly" ----
+// ---- The origin table of docs/API.md, which must hold exactly ----
 
 class OriginDesignTable : public testing::TestWithParam<Case> {};
 
@@ -113,7 +113,7 @@ constexpr auto C = Verdict::canonical;
 constexpr auto N = Verdict::not_canonical;
 constexpr auto I = Verdict::invalid;
 
-// An origin of 254 characters, one past DESIGN's 253: check() has no length policy of its own
+// An origin of 254 characters, one past the 253 that minting allows: check() has no length policy of its own
 // (policy/ applies kMaxOriginLength), it only refuses input past kMaxInputLength.
 std::string long_origin() {
   const std::string label(63, 'a');

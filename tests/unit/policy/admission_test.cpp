@@ -16,7 +16,7 @@ Grant scoped() {
   return g;
 }
 
-// DESIGN §3: `{"type":"error","error":"Origin not allowed"}` with 1008, byte for byte.
+// docs/API.md: `{"type":"error","error":"Origin not allowed"}` with 1008, byte for byte.
 TEST(CloseReason, OriginRefusalIsExact) {
   EXPECT_EQ(close_reason(Refusal::origin_not_allowed).code, 1008);
   EXPECT_EQ(error_frame(Refusal::origin_not_allowed), R"({"type":"error","error":"Origin not allowed"})");

@@ -1,4 +1,4 @@
-// parse_mint_options: allowedOrigins, including the table of DESIGN §2 that must hold exactly.
+// parse_mint_options: allowedOrigins, including the origin table of docs/API.md, which must hold exactly.
 #include "mint_test_util.h"
 
 #include <gmock/gmock.h>
@@ -38,7 +38,7 @@ std::string origin_of_length(std::size_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// DESIGN §2 table
+// The origin table of docs/API.md
 
 TEST(MintOriginsTable, AcceptedAsIs) {
   for (const std::string o : {"https://app.example.com", "http://localhost:3000"}) {

@@ -1,4 +1,4 @@
-// The behaviour every Store engine must have (DESIGN §5), written once as a value-parameterised
+// The behaviour every Store engine must have (docs/ARCHITECTURE.md), written once as a value-parameterised
 // GoogleTest suite. An engine's test file instantiates it with an Engine:
 //
 //   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreSuite, ::testing::Values(Engine{...}), engine_name);
