@@ -81,7 +81,8 @@ HttpSession::HttpSession(net::ip::tcp::socket socket, net::ip::tcp::endpoint pee
       gauges_(gauges),
       door_(door),
       peer_(peer),
-      slot_(std::move(slot)) {
+      slot_(std::move(slot)),
+      from_trusted_proxy_(options.trusted_proxies.contains(peer.address())) {
   ++gauges_.connections;
 }
 
@@ -200,6 +201,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
 
   // Per request: a proxy's one connection carries many clients' requests.
   const auto client = edge::resolve_client_address(peer_.address(), request, options_.trusted_proxies);
+  if (!count_forwarded_client(client)) return;
 
   const bool door_upgrade = door_ && is_door_upgrade(*parser_);
   // An upgrade to the door is still opening until the door has decided on it.
@@ -234,8 +236,25 @@ void HttpSession::do_write(Response response) {
 void HttpSession::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
   if (gauges_.requests_in_flight > 0) --gauges_.requests_in_flight;
   response_.reset();
+  // A forwarded client is counted for its request only: the proxy's next request may be another's.
+  if (from_trusted_proxy_) slot_ = {};
   if (ec || !keep_alive) return do_close();
   do_read();
+}
+
+bool HttpSession::count_forwarded_client(const net::ip::address& client) {
+  if (!from_trusted_proxy_ || !door_ || !door_->address_limits) return true;
+  AddressLimits::Slot slot;
+  const auto verdict = door_->address_limits->open(address_key(client), slot);
+  if (verdict == AddressLimits::Verdict::admitted) {
+    slot_ = std::move(slot);
+    return true;
+  }
+  // Repeated lines are rate-limited by the log itself; a flood costs one line with a count.
+  log::warn("forwarded_client_refused", {{"reason", to_string(verdict)}, {"client", slot.address()}});
+  reply_and_close({429, "rate_limit_error", "too_many_connections",
+                   "Too many connections from this client address: retry later", {}});
+  return false;
 }
 
 void HttpSession::reply_and_close(const policy::ApiError& error) {

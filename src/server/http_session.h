@@ -55,6 +55,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_write(bool keep_alive, boost::beast::error_code ec, std::size_t bytes);
   void do_close();
   void reply_and_close(const policy::ApiError& error);
+  // Behind a trusted proxy, counts this request under the client address it forwards (the
+  // per-address caps, and later the door's penalty); false when that address is over its caps,
+  // after answering 429 and closing.
+  bool count_forwarded_client(const boost::asio::ip::address& client);
 
   ConnectionStream stream_;
   boost::beast::flat_buffer buffer_;
@@ -66,7 +70,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   Gauges& gauges_;
   DoorContext* door_;
   boost::asio::ip::tcp::endpoint peer_;
-  AddressLimits::Slot slot_;
+  AddressLimits::Slot slot_;  // the TCP peer's, or behind a trusted proxy the current request's client
+  bool from_trusted_proxy_ = false;
   bool first_request_ = true;
   std::chrono::steady_clock::time_point request_started_;  // the current request's first byte
 };

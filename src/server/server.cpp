@@ -137,8 +137,12 @@ void Server::take_connection(tcp::socket socket, const tcp::endpoint& peer) {
     return connection_refusals_.note("descriptors", address);
   }
   AddressLimits::Slot slot;
-  if (const auto verdict = address_limits_.open(std::move(address), slot); verdict != AddressLimits::Verdict::admitted) {
-    return connection_refusals_.note(to_string(verdict), slot.address());
+  // A trusted proxy speaks for many clients: its connections are not counted under its own
+  // address; each request it forwards is, under the client's (HttpSession::count_forwarded_client).
+  if (!options_.trusted_proxies.contains(peer.address())) {
+    if (const auto verdict = address_limits_.open(std::move(address), slot); verdict != AddressLimits::Verdict::admitted) {
+      return connection_refusals_.note(to_string(verdict), slot.address());
+    }
   }
   // Answers and relayed frames are small and latency-bound: never wait for Nagle.
   boost::system::error_code ignored;

@@ -90,7 +90,9 @@ for script in postinst prerm postrm; do
   [ -x "$work/control/$script" ] || fail "no executable $script in the package"
   sh -n "$work/control/$script" || fail "$script is not valid sh"
 done
-grep -q 'adduser --system .* bouncer$' "$work/control/postinst" || fail "postinst creates no bouncer system user"
+# The adduser command spans two lines (a backslash continues it): join them before looking.
+sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$work/control/postinst" | grep -q 'adduser --system .* bouncer$' ||
+  fail "postinst creates no bouncer system user"
 grep -q 'dpkg-statoverride --update --add root bouncer 0750 /etc/bouncer$' "$work/control/postinst" ||
   fail "postinst does not make /etc/bouncer the service's"
 ok "control: the config is a conffile; postinst, prerm and postrm are valid sh; postinst makes the user"
@@ -142,6 +144,7 @@ ok "the packaged binary says: bouncer $version"
 
 mkdir "$work/serve"
 "$bin" serve --config "$work/root/etc/bouncer/bouncer.toml" --data-dir "$work/serve/data" --listen 127.0.0.1:0 \
+  --admin-listen 127.0.0.1:0 \
   >"$work/serve/out" 2>"$work/serve/err" &
 server_pid=$!
 port=

@@ -5,12 +5,16 @@
 #include "door_fixture.h"
 #include "support/process.h"
 
+#include <chrono>
+#include <thread>
+
 namespace edge_test {
 namespace {
 
 using door_test::Headers;
 using door_test::StartOptions;
 using door_test::WsClient;
+using namespace std::chrono_literals;
 namespace json = boost::json;
 
 class TrustedProxies : public door_test::Door {
@@ -82,6 +86,56 @@ TEST_F(TrustedProxies, IgnoredFromAnUntrustedPeer) {
   mint_from({{"X-Forwarded-For", "203.0.113.9"}});
   bouncer_->process().stop();
   EXPECT_FALSE(logged("203.0.113.")) << bouncer_->logs();
+}
+
+// Behind a trusted proxy the per-address caps and the invalid-credential penalty count the
+// client each request is forwarded for, never the proxy: the proxy holds more connections than
+// one address may, one forwarded client is held to its own caps, and a client flooding bad
+// tokens is penalised alone.
+TEST_F(TrustedProxies, PerAddressLimitsCountTheForwardedClient) {
+  start(with({"--trusted-proxies", "127.0.0.1/32", "--max-connections-per-ip", "2", "--max-invalid-credentials-per-ip",
+              "3"}));
+  const auto target = door_test::stream_target("echo", "api_key=" + key_.secret);
+  const Headers seven{{"X-Forwarded-For", "203.0.113.7"}};
+  const Headers eight{{"X-Forwarded-For", "203.0.113.8"}};
+  std::vector<std::unique_ptr<WsClient>> open;
+  for (const auto* client : {&seven, &seven, &eight, &eight}) open.push_back(connect(target, *client));
+  for (auto& ws : open) {
+    ASSERT_FALSE(ws->write("hello"));
+    EXPECT_EQ(ws->read().data, "hello") << "four sessions through one proxy, two per forwarded client";
+  }
+
+  // 203.0.113.7 holds its two: a third request of its own is refused, as an upgrade and as a mint.
+  WsClient third(10s);
+  EXPECT_TRUE(third.connect(bouncer_->port(), target, seven)) << "a third upgrade of 203.0.113.7 was accepted";
+  Headers mint_headers{{"X-API-KEY", key_.secret}, {"X-Forwarded-For", "203.0.113.7"}};
+  const auto refused = door_test::http_request(bouncer_->port(), boost::beast::http::verb::post, "/v1/client/tokens",
+                                               mint_headers, "{}");
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_NE(refused.body.find("\"code\":\"too_many_connections\""), std::string::npos) << refused.body;
+  // Another client behind the same proxy is not held to 203.0.113.7's caps.
+  EXPECT_NO_THROW(mint_from({{"X-Forwarded-For", "203.0.113.9"}}));
+  open.clear();  // 203.0.113.7's sessions end: its requests are served again
+  const auto after = std::chrono::steady_clock::now() + 10s;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < after) {
+    status = door_test::http_request(bouncer_->port(), boost::beast::http::verb::post, "/v1/client/tokens", mint_headers, "{}")
+                 .status;
+    if (status == 200) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 200) << "203.0.113.7 was still refused after its sessions ended";
+
+  // Three bad tokens from 198.51.100.1 start its penalty; 198.51.100.2, behind the same proxy, goes on.
+  const auto forged = door_test::stream_target("echo", "api_key=ek_forged_forged_forged_forged");
+  for (int i = 0; i < 3; ++i) expect_refused(forged, {{"X-Forwarded-For", "198.51.100.1"}}, "Invalid API key");
+  expect_refused(target, {{"X-Forwarded-For", "198.51.100.1"}}, "Too many invalid credentials, try again later", 1013);
+  auto other = connect(target, {{"X-Forwarded-For", "198.51.100.2"}});
+  ASSERT_FALSE(other->write("still here"));
+  EXPECT_EQ(other->read().data, "still here");
+  other.reset();
+  bouncer_->process().stop();
+  EXPECT_TRUE(logged("forwarded_client_refused reason=connections_per_ip client=203.0.113.7")) << bouncer_->logs();
 }
 
 // A bad list stops the start, naming the item and what is wrong.
