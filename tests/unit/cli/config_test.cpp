@@ -1,4 +1,4 @@
-#include "cli/config.h"
+#include "config_fixture.h"
 
 #include <gtest/gtest.h>
 
@@ -12,32 +12,9 @@
 namespace bouncer::cli {
 namespace {
 
-class ConfigPrecedence : public ::testing::Test {
+class ConfigPrecedence : public ConfigFileTest {
  protected:
-  void SetUp() override {
-    file_ = std::filesystem::temp_directory_path() / ("bouncer-config-" + std::to_string(::getpid()) + ".toml");
-    ::unsetenv("BOUNCER_LISTEN");
-    ::unsetenv("BOUNCER_THREADS");
-  }
-  void TearDown() override {
-    std::filesystem::remove(file_);
-    ::unsetenv("BOUNCER_LISTEN");
-    ::unsetenv("BOUNCER_THREADS");
-  }
-  void write_file(const std::string& text) { std::ofstream(file_) << text; }
-
-  Config parse(const std::string& args) {
-    Config config;
-    CLI::App app;
-    OptionBinder binder(app, config);
-    binder.add_common();
-    binder.add_serve_options();
-    app.parse(args, false);
-    binder.finish();
-    return config;
-  }
-
-  std::filesystem::path file_;
+  ConfigPrecedence() : ConfigFileTest("config", {"BOUNCER_LISTEN", "BOUNCER_THREADS"}) {}
 };
 
 // flags beat env beat file beat defaults (docs/OPERATIONS.md), option by option.

@@ -1,7 +1,7 @@
 // Numeric options: their ranges in --help, and messages that name the range, whichever of the
 // flag, the environment or the file the value came from.
-#include "cli/config.h"
 #include "cli/ranges.h"
+#include "config_fixture.h"
 
 #include <gtest/gtest.h>
 
@@ -13,28 +13,9 @@
 namespace bouncer::cli {
 namespace {
 
-class Ranges : public ::testing::Test {
+class Ranges : public ConfigFileTest {
  protected:
-  void SetUp() override {
-    file_ = std::filesystem::temp_directory_path() / ("bouncer-ranges-" + std::to_string(::getpid()) + ".toml");
-    ::unsetenv("BOUNCER_THREADS");
-  }
-  void TearDown() override {
-    std::filesystem::remove(file_);
-    ::unsetenv("BOUNCER_THREADS");
-  }
-  void write_file(const std::string& text) { std::ofstream(file_) << text; }
-
-  Config parse(const std::string& args) {
-    Config config;
-    CLI::App app;
-    OptionBinder binder(app, config);
-    binder.add_common();
-    binder.add_serve_options();
-    app.parse(args, false);
-    binder.finish();
-    return config;
-  }
+  Ranges() : ConfigFileTest("ranges", {"BOUNCER_THREADS"}) {}
 
   // The message parsing `args` fails with.
   std::string parse_error(const std::string& args) {
@@ -46,8 +27,6 @@ class Ranges : public ::testing::Test {
     ADD_FAILURE() << "accepted: " << args;
     return {};
   }
-
-  std::filesystem::path file_;
 };
 
 bool has_long_number(const std::string& s) { return std::regex_search(s, std::regex("[0-9]{20}")); }
