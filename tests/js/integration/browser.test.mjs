@@ -10,12 +10,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 
-import { importDep, mint, mintUrl, startServer, withTimeout, wsBase } from '../lib/harness.mjs';
+import { launchChromium } from '../lib/chromium.mjs';
+import { mint, mintUrl, startServer, withTimeout, wsBase } from '../lib/harness.mjs';
 
-const { chromium } = await importDep('playwright-core');
-
-const CHROMIUM = '/usr/bin/chromium';
-const LAUNCH_TIMEOUT_MS = 60_000;
 const PAGE_TIMEOUT_MS = 15_000;
 const SESSION_TIMEOUT_MS = 10_000; // one WebSocket session in a page, open to close
 
@@ -100,25 +97,7 @@ before(async () => {
   pageServerB = await startPageServer();
   originA = `http://127.0.0.1:${pageServerA.port}`;
   originB = `http://localhost:${pageServerB.port}`;
-  try {
-    // headless: true makes Playwright pass --headless itself (with --no-sandbox below, the
-    // only way Chromium starts as root in a container).
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: LAUNCH_TIMEOUT_MS,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
-  } catch (e) {
-    throw new Error(`Chromium (${CHROMIUM}) did not launch: ${e.message}\n(install it with scripts/install-deps)`, { cause: e });
-  }
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -4,46 +4,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { importDep, mint, mintUrl, request, startServer, waitFor, withTimeout, wsBase } from '../lib/harness.mjs';
+import { importDep, mint, mintUrl, request, startServer, withTimeout, wsBase } from '../lib/harness.mjs';
+import { SESSION_WAIT_MS, WsSession } from '../lib/ws_session.mjs';
 
 const { WebSocket } = await importDep('ws');
 
-const WAIT_MS = 10_000;
-
-// One client connection that records everything: messages (text as strings, binary as
-// Buffers), errors, and the close code and reason. Terminated when the test ends.
-class Client {
+// One client connection that records everything (lib/ws_session.mjs); its open() names the URL,
+// credentials left out.
+class Client extends WsSession {
   constructor(t, url, protocols = [], options = {}) {
-    this.messages = [];
-    this.errors = [];
-    this.ws = new WebSocket(url, protocols, { handshakeTimeout: WAIT_MS, ...options });
-    this.ws.on('message', (data, isBinary) => this.messages.push(isBinary ? Buffer.from(data) : data.toString('utf8')));
-    this.ws.on('error', (e) => this.errors.push(e));
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', resolve);
-      this.ws.once('error', reject);
-    });
-    this.opened.catch(() => {}); // observed by the tests that await it
-    this.closed = new Promise((resolve) => {
-      this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
-    });
-    t.after(() => this.ws.terminate());
+    super(t, WebSocket, url, { protocols, ...options });
   }
 
   open() {
-    return withTimeout(this.opened, WAIT_MS, `opening ${redact(this.ws.url)}`);
-  }
-
-  // Resolves the (n+1)-th message received, waiting for it if needed.
-  message(n) {
-    return waitFor(() => this.messages.length > n && { value: this.messages[n] }, {
-      timeoutMs: WAIT_MS,
-      what: `message #${n + 1} (got ${JSON.stringify(this.messages)}, errors ${this.errors.map((e) => e.message)})`,
-    }).then((m) => m.value);
-  }
-
-  close() {
-    return withTimeout(this.closed, WAIT_MS, 'the close');
+    return withTimeout(this.opened, SESSION_WAIT_MS, `opening ${redact(this.ws.url)}`);
   }
 }
 

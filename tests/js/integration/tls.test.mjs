@@ -26,13 +26,12 @@ import {
   withTimeout,
   writeToml,
 } from '../lib/harness.mjs';
+import { launchChromium } from '../lib/chromium.mjs';
 import { Pki } from '../lib/pki.mjs';
 import { WsSession } from '../lib/ws_session.mjs';
 
 const { WebSocket } = await importDep('ws');
-const { chromium } = await importDep('playwright-core');
 
-const CHROMIUM = '/usr/bin/chromium';
 const DAY_MS = 86_400_000;
 
 let dir;
@@ -189,26 +188,8 @@ test('headless Chromium on an https page opens a wss:// session', { timeout: 180
   t.after(() => new Promise((resolve) => { pageServer.closeAllConnections(); pageServer.close(resolve); }));
   const origin = `https://localhost:${pageServer.address().port}`;
 
-  let browser;
-  try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 60_000,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        // Trust exactly the test key (both servers use it), not every certificate.
-        `--ignore-certificate-errors-spki-list=${leaf.spkiSha256}`,
-      ],
-    });
-  } catch (e) {
-    throw new Error(`Chromium (${CHROMIUM}) did not launch: ${e.message}\n(install it with scripts/install-deps)`, { cause: e });
-  }
+  // Trust exactly the test key (both servers use it), not every certificate.
+  const browser = await launchChromium([`--ignore-certificate-errors-spki-list=${leaf.spkiSha256}`]);
   t.after(() => browser.close().catch(() => {}));
   const context = await browser.newContext();
   const tab = await context.newPage();

@@ -28,6 +28,14 @@ export class WsSession {
     return withTimeout(this.opened, SESSION_WAIT_MS, 'opening the WebSocket');
   }
 
+  // Resolves the (n+1)-th message received, waiting for it if needed.
+  message(n) {
+    return waitFor(() => this.messages.length > n && { value: this.messages[n] }, {
+      timeoutMs: SESSION_WAIT_MS,
+      what: `message #${n + 1} (got ${JSON.stringify(this.messages)}, errors ${this.errors.map((e) => e.message)})`,
+    }).then((m) => m.value);
+  }
+
   // Sends `text` and resolves once it came back (the model echoes).
   async echo(text) {
     await this.open();
