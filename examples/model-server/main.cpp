@@ -315,6 +315,24 @@ class Server : public std::enable_shared_from_this<Server> {
   bool stopping_ = false;
 };
 
+// Whether `protocol` is one of the comma-separated subprotocols the client offered.
+bool offers_protocol(const http::request<http::empty_body>& req, std::string_view protocol) {
+  const auto [first, last] = req.equal_range(http::field::sec_websocket_protocol);
+  for (auto field = first; field != last; ++field) {
+    std::string_view list = field->value();
+    while (!list.empty()) {
+      const auto comma = list.find(',');
+      auto item = list.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (item == protocol) return true;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
 // =======================================================================================
 // WebSocketSession: one accepted WebSocket.
 //
@@ -338,8 +356,13 @@ class WebSocketSession : public Connection, public std::enable_shared_from_this<
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeouts.handshake_timeout = budget;
     ws_.set_option(timeouts);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "model-server-example"); }));
+    // A model server with a subprotocol of its own: "realtime" is answered when the client
+    // offers it (Bouncer forwards the client's offer, minus its credential); otherwise none.
+    const bool realtime = offers_protocol(req, "realtime");
+    ws_.set_option(websocket::stream_base::decorator([realtime](websocket::response_type& res) {
+      res.set(http::field::server, "model-server-example");
+      if (realtime) res.set(http::field::sec_websocket_protocol, "realtime");
+    }));
     ws_.read_message_max(kMaxMessageBytes);
     ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }

@@ -36,7 +36,7 @@ namespace bouncer::metrics {
 
 // Why a relayed session ended.
 #define BOUNCER_END_CAUSES(X)                                                                                 \
-  X(client_closed) X(upstream_closed) X(client_error) X(upstream_error) X(message_too_big)                   \
+  X(client_closed) X(upstream_closed) X(client_error) X(upstream_error) X(message_too_big) X(protocol_error)  \
   X(max_session_duration) X(revoked) X(shutdown) X(ended_by_server)
 
 #define BOUNCER_DIRECTIONS(X) X(client_to_upstream) X(upstream_to_client)

@@ -1,16 +1,15 @@
-// The accepted client WebSocket: plain (ws://) or TLS (wss://) behind one type.
+// A client connection as a Beast WebSocket, plain (ws://) or TLS (wss://) behind one type: how
+// the door tells a refusal inside the WebSocket (accept, one error frame, close). An admitted
+// session is relayed as bytes instead (relay/tunnel.h).
 //
-// A std::variant of the two Beast streams, like Upstream (upstream_stream.h) and for the same
-// reason: every call stays a template that hands its completion handler to Beast as it is (no
-// std::function, no allocation), and costs one branch on which stream this is. A plain
-// listener pays nothing else for TLS existing.
+// A std::variant of the two Beast streams rather than a virtual interface: every call stays a
+// template that hands its completion handler to Beast as it is.
 //
 // Not thread-safe, like any Beast stream: use it from its executor only.
 #pragma once
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -68,12 +67,6 @@ class ClientWebSocket {
     visit([&](auto& ws) { ws.async_accept(request, std::forward<Handler>(handler)); });
   }
 
-  // Reads one whole message into `buffer` (Handler: void(error_code, std::size_t)).
-  template <class Handler>
-  void async_read(boost::beast::flat_buffer& buffer, Handler&& handler) {
-    visit([&](auto& ws) { ws.async_read(buffer, std::forward<Handler>(handler)); });
-  }
-
   // Writes `data` as one message, text when `text` is set, binary otherwise.
   template <class ConstBufferSequence, class Handler>
   void async_write(bool text, const ConstBufferSequence& data, Handler&& handler) {
@@ -88,23 +81,10 @@ class ClientWebSocket {
     visit([&](auto& ws) { ws.async_close(reason, std::forward<Handler>(handler)); });
   }
 
-  bool got_text() const {
-    return visit([](const auto& ws) { return ws.got_text(); });
-  }
-  const boost::beast::websocket::close_reason& reason() const {
-    return visit([](const auto& ws) -> const boost::beast::websocket::close_reason& { return ws.reason(); });
-  }
-
   // By value: a decorator is move-only.
   template <class Option>
   void set_option(Option option) {
     visit([&](auto& ws) { ws.set_option(std::move(option)); });
-  }
-  void read_message_max(std::size_t bytes) {
-    visit([&](auto& ws) { ws.read_message_max(bytes); });
-  }
-  void auto_fragment(bool on) {
-    visit([&](auto& ws) { ws.auto_fragment(on); });
   }
 
  private:

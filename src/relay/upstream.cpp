@@ -2,7 +2,10 @@
 // resolve → TCP connect → (wss: TLS handshake) → WebSocket handshake, all within one deadline.
 #include "relay/upstream.h"
 
-#include "relay/upstream_stream.h"
+#include "relay/buffer_pool.h"
+#include "relay/frames.h"
+#include "relay/handshake.h"
+#include "relay/upstream_session.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,13 +13,20 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/http/field.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/version.hpp>
-#include <boost/beast/websocket/stream_base.hpp>
 
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <variant>
@@ -26,7 +36,7 @@ namespace bouncer::relay {
 namespace beast = boost::beast;
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
-namespace websocket = boost::beast::websocket;
+namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 
 // ---------------------------------------------------------------------------------------
@@ -149,20 +159,11 @@ std::shared_ptr<ssl::context> make_client_tls_context(const std::string& ca_file
 
 namespace {
 
-// Header names the WebSocket handshake owns; a caller's value would break or spoof it.
-bool is_handshake_field(std::string_view name) {
-  static constexpr std::string_view owned[] = {"host",
-                                               "upgrade",
-                                               "connection",
-                                               "sec-websocket-key",
-                                               "sec-websocket-version",
-                                               "sec-websocket-extensions",
-                                               "content-length",
-                                               "transfer-encoding"};
-  return std::any_of(std::begin(owned), std::end(owned), [&](std::string_view o) {
-    return name.size() == o.size() && iequals_prefix(name, o);
-  });
-}
+class UpstreamCategory : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "bouncer.upstream"; }
+  std::string message(int) const override { return "the upstream refused the WebSocket upgrade"; }
+};
 
 bool is_token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
@@ -176,14 +177,6 @@ bool headers_are_safe(const Headers& headers) {
   });
 }
 
-// The Host header: host[:port], IPv6 bracketed, default ports left out.
-std::string host_field(const UpstreamUrl& url) {
-  std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  const std::uint16_t default_port = url.tls ? 443 : 80;
-  if (url.port != default_port) host += ":" + std::to_string(url.port);
-  return host;
-}
-
 // The address when `host` is an IPv4 or IPv6 literal rather than a name.
 std::optional<net::ip::address> ip_literal(const std::string& host) {
   boost::system::error_code ec;
@@ -192,14 +185,18 @@ std::optional<net::ip::address> ip_literal(const std::string& host) {
   return address;
 }
 
+// The upgrade's answer is headers only; a 101 larger than this is not a model server's.
+constexpr std::uint32_t kMaxAnswerBytes = 8 * 1024;
+
 // One connect attempt. Owns itself (shared_from_this in every handler) until the last
 // handler ran; `done` runs once, from finish().
 class Connector : public std::enable_shared_from_this<Connector> {
  public:
-  Connector(net::any_io_executor executor, UpstreamUrl url, Headers headers, const ConnectOptions& options,
-            ConnectHandler done)
+  Connector(net::any_io_executor executor, UpstreamUrl url, handshake::Offer offer, Headers headers,
+            const ConnectOptions& options, ConnectHandler done)
       : executor_(executor),
         url_(std::move(url)),
+        offer_(std::move(offer)),
         headers_(std::move(headers)),
         options_(options),
         done_(std::move(done)),
@@ -208,18 +205,17 @@ class Connector : public std::enable_shared_from_this<Connector> {
         stream_(make_stream(executor, url_, options_)) {}
 
   void run() {
-    if (url_.tls && !options_.tls) return fail_soon(net::error::invalid_argument);
-    if (!headers_are_safe(headers_)) return fail_soon(net::error::invalid_argument);
+    if (url_.tls && !options_.tls) return fail_soon(net::error::invalid_argument, "wss:// without a TLS context");
+    if (!headers_are_safe(headers_)) return fail_soon(net::error::invalid_argument, "a header would split the request");
 
     const auto address = ip_literal(url_.host);
-    if (auto* tls = std::get_if<TlsWebSocket>(&stream_)) {
-      auto& ws = *tls;
+    if (auto* tls = std::get_if<TlsStream>(&stream_)) {
       // SNI names a host, never an address (RFC 6066 §3).
-      if (!address && !SSL_set_tlsext_host_name(ws.next_layer().native_handle(), url_.host.c_str())) {
-        return fail_soon(net::error::invalid_argument);
+      if (!address && !SSL_set_tlsext_host_name(tls->native_handle(), url_.host.c_str())) {
+        return fail_soon(net::error::invalid_argument, "the host name does not fit SNI");
       }
-      ws.next_layer().set_verify_mode(ssl::verify_peer);
-      ws.next_layer().set_verify_callback(ssl::host_name_verification(url_.host));
+      tls->set_verify_mode(ssl::verify_peer);
+      tls->set_verify_callback(ssl::host_name_verification(url_.host));
     }
 
     deadline_ = std::chrono::steady_clock::now() + options_.timeout;
@@ -228,17 +224,19 @@ class Connector : public std::enable_shared_from_this<Connector> {
   }
 
  private:
-  using Stream = std::variant<PlainWebSocket, TlsWebSocket>;
+  using PlainStream = beast::tcp_stream;
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+  using Stream = std::variant<PlainStream, TlsStream>;
 
   // wss:// without a TLS context gets a plain stream that run() refuses to use.
   static Stream make_stream(const net::any_io_executor& executor, const UpstreamUrl& url,
                             const ConnectOptions& options) {
-    if (url.tls && options.tls) return Stream(std::in_place_type<TlsWebSocket>, executor, *options.tls);
-    return Stream(std::in_place_type<PlainWebSocket>, executor);
+    if (url.tls && options.tls) return Stream(std::in_place_type<TlsStream>, executor, *options.tls);
+    return Stream(std::in_place_type<PlainStream>, executor);
   }
 
   beast::tcp_stream& tcp() {
-    return std::visit([](auto& ws) -> beast::tcp_stream& { return beast::get_lowest_layer(ws); }, stream_);
+    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, stream_);
   }
 
   // Only for a name: an address literal (the usual upstream, a model server on the same
@@ -250,7 +248,7 @@ class Connector : public std::enable_shared_from_this<Connector> {
     deadline_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;  // cancelled: the resolve finished first
       self->resolver_.cancel();
-      self->finish(beast::error::timeout);
+      self->finish(beast::error_code(beast::error::timeout), "resolving the host timed out");
     });
     resolver_.async_resolve(url_.host, std::to_string(url_.port), net::ip::resolver_base::numeric_service,
                             [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
@@ -261,8 +259,8 @@ class Connector : public std::enable_shared_from_this<Connector> {
   void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
     deadline_timer_.cancel();
     if (finished_) return;
-    if (ec) return finish(ec);
-    // From here the TCP stream's own deadline covers connect, TLS and WebSocket handshakes.
+    if (ec) return finish(ec, "resolving the host failed");
+    // From here the TCP stream's own deadline covers connect, TLS and the upgrade.
     tcp().expires_at(deadline_);
     tcp().async_connect(results, [self = shared_from_this()](beast::error_code e, const tcp::endpoint&) {
       self->on_connect(e);
@@ -275,72 +273,81 @@ class Connector : public std::enable_shared_from_this<Connector> {
   }
 
   void on_connect(beast::error_code ec) {
-    if (ec) return finish(ec);
+    if (ec) return finish(ec, "connecting failed");
     tcp().socket().set_option(tcp::no_delay(true), ec);
-    if (auto* ws = std::get_if<TlsWebSocket>(&stream_)) {
-      ws->next_layer().async_handshake(ssl::stream_base::client,
-                                       [self = shared_from_this()](beast::error_code e) { self->on_tls_handshake(e); });
+    if (auto* tls = std::get_if<TlsStream>(&stream_)) {
+      tls->async_handshake(ssl::stream_base::client, [self = shared_from_this()](beast::error_code e) {
+        if (e) return self->finish(e, "the TLS handshake failed");
+        self->send_upgrade();
+      });
     } else {
-      do_handshake();
+      send_upgrade();
     }
   }
 
-  void on_tls_handshake(beast::error_code ec) {
-    if (ec) return finish(ec);
-    do_handshake();
-  }
-
-  void do_handshake() {
+  void send_upgrade() {
+    request_ = handshake::upstream_request(url_, offer_, headers_);
+    headers_ = {};  // the shared secret among them: not kept longer than needed
     std::visit(
-        [this](auto& ws) {
-          ws.read_message_max(options_.max_message_bytes);
-          ws.set_option(websocket::stream_base::decorator([headers = std::move(headers_)](websocket::request_type& req) {
-            req.set(beast::http::field::user_agent, "bouncer");
-            for (const auto& [name, value] : headers) {
-              if (!is_handshake_field(name)) req.set(name, value);
-            }
-          }));
-          ws.async_handshake(host_field(url_), url_.target,
-                             [self = shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
+        [this](auto& s) {
+          http::async_write(s, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec) return self->finish(ec, "sending the upgrade failed");
+            self->read_answer();
+          });
         },
         stream_);
   }
 
-  void on_handshake(beast::error_code ec) {
-    if (ec) return finish(ec);
-    tcp().expires_never();  // the pump sets WebSocket-level timeouts from here on
-    // The stream would keep the decorator (and in it the headers, the shared secret among
-    // them) for the session's life; an empty one needs no memory of its own.
-    std::visit([](auto& ws) { ws.set_option(websocket::stream_base::decorator([](websocket::request_type&) {})); },
-               stream_);
-    std::shared_ptr<Upstream> upstream;
-    if (auto* plain = std::get_if<PlainWebSocket>(&stream_)) {
-      upstream = std::make_shared<Upstream>(std::move(*plain));
-    } else {
-      upstream = std::make_shared<Upstream>(std::move(std::get<TlsWebSocket>(stream_)), options_.tls);
-    }
-    finish({}, std::move(upstream));
+  void read_answer() {
+    request_ = {};
+    parser_.header_limit(kMaxAnswerBytes);
+    buffer_.max_size(kRelayBufferBytes);
+    std::visit(
+        [this](auto& s) {
+          http::async_read_header(s, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_answer(ec);
+          });
+        },
+        stream_);
+  }
+
+  void on_answer(beast::error_code ec) {
+    if (ec) return finish(ec, "reading the upgrade's answer failed");
+    auto checked = handshake::check_answer(parser_.get().base(), offer_);
+    if (auto* why = std::get_if<std::string>(&checked)) return finish(upstream_refused(), std::move(*why));
+    tcp().expires_never();  // the tunnel keeps its own time from here on
+    auto session = std::make_unique<UpstreamSession>(take_stream(), std::get<handshake::Answer>(std::move(checked)),
+                                                     beast::buffers_to_string(buffer_.data()));
+    finish({}, {}, std::move(session));
+  }
+
+  ByteStream take_stream() {
+    if (auto* plain = std::get_if<PlainStream>(&stream_)) return ByteStream(std::move(*plain));
+    return ByteStream(std::move(std::get<TlsStream>(stream_)), options_.tls);
   }
 
   // Failures found before any I/O still complete on the executor, never inline.
-  void fail_soon(beast::error_code ec) {
-    net::post(executor_, [self = shared_from_this(), ec] { self->finish(ec); });
+  void fail_soon(beast::error_code ec, std::string detail) {
+    net::post(executor_, [self = shared_from_this(), ec, detail = std::move(detail)]() mutable {
+      self->finish(ec, std::move(detail));
+    });
   }
 
-  void finish(beast::error_code ec, std::shared_ptr<Upstream> upstream = nullptr) {
+  void finish(std::error_code ec, std::string detail, std::unique_ptr<UpstreamSession> session = nullptr) {
     if (finished_) return;
     finished_ = true;
     deadline_timer_.cancel();
-    if (ec) {
+    if (ec && !session) {
       beast::error_code ignored;
       tcp().socket().close(ignored);
     }
     auto done = std::move(done_);
-    done(std::error_code(ec), std::move(upstream));
+    done(ec, std::move(detail), std::move(session));
   }
 
   net::any_io_executor executor_;
   UpstreamUrl url_;
+  handshake::Offer offer_;
   Headers headers_;
   ConnectOptions options_;
   ConnectHandler done_;
@@ -348,14 +355,37 @@ class Connector : public std::enable_shared_from_this<Connector> {
   net::steady_timer deadline_timer_;
   std::chrono::steady_clock::time_point deadline_;
   Stream stream_;
+  http::request<http::empty_body> request_;
+  beast::flat_buffer buffer_;
+  http::response_parser<http::empty_body> parser_;
   bool finished_ = false;
 };
 
 }  // namespace
 
-void async_connect(net::any_io_executor executor, const UpstreamUrl& url, Headers headers,
+const std::error_category& upstream_category() {
+  static const UpstreamCategory category;
+  return category;
+}
+
+void close_abandoned(std::unique_ptr<UpstreamSession> upstream) {
+  if (!upstream) return;
+  std::shared_ptr<UpstreamSession> held(std::move(upstream));
+  auto mask = std::array<std::uint8_t, 4>{};
+  RAND_bytes(mask.data(), static_cast<int>(mask.size()));
+  auto frame = std::make_shared<std::string>(frames::make_close_frame(frames::kGoingAway, "Client gone", mask));
+  held->stream.tcp().expires_after(std::chrono::seconds(2));
+  held->stream.async_write(net::buffer(*frame), [held, frame](beast::error_code, std::size_t) {
+    beast::error_code ignored;
+    held->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    held->stream.socket().close(ignored);
+  });
+}
+
+void async_connect(net::any_io_executor executor, const UpstreamUrl& url, handshake::Offer offer, Headers headers,
                    const ConnectOptions& options, ConnectHandler done) {
-  std::make_shared<Connector>(std::move(executor), url, std::move(headers), options, std::move(done))->run();
+  std::make_shared<Connector>(std::move(executor), url, std::move(offer), std::move(headers), options, std::move(done))
+      ->run();
 }
 
 }  // namespace bouncer::relay

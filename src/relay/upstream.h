@@ -1,5 +1,6 @@
-// Connecting to a model's upstream server (ws:// or wss://). Knows nothing of tokens: the
-// door decides who may connect and hands over the headers to send.
+// Connecting to a model's upstream server (ws:// or wss://) and forwarding the client's
+// WebSocket upgrade to it. Knows nothing of tokens: the door decides who may connect and hands
+// over what the client offered and the headers to add.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -18,6 +19,10 @@
 
 namespace bouncer::relay {
 
+namespace handshake {
+struct Offer;
+}
+
 struct UpstreamUrl {
   bool tls = false;  // wss://
   std::string host;  // without brackets for IPv6
@@ -31,19 +36,30 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view url);
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct ConnectOptions {
-  std::chrono::milliseconds timeout{10000};  // resolve + connect + TLS + WebSocket handshake
-  std::size_t max_message_bytes = 1 << 20;
+  std::chrono::milliseconds timeout{10000};  // resolve + connect + TLS + the upgrade's answer
   std::shared_ptr<boost::asio::ssl::context> tls;  // required for wss://; verifies the peer
 };
 
-class Upstream;  // an open WebSocket to the model server (relay/pump.h)
+// An upstream that has accepted the upgrade (relay/tunnel.h relays it).
+struct UpstreamSession;
 
-using ConnectHandler = std::function<void(std::error_code, std::shared_ptr<Upstream>)>;
+// `detail`: why it failed, for the log (the upstream's status, the header at fault, …).
+using ConnectHandler = std::function<void(std::error_code, std::string detail, std::unique_ptr<UpstreamSession>)>;
 
-// Resolves, connects and performs the WebSocket handshake sending `headers`; calls
-// `done` on `executor` exactly once.
-void async_connect(boost::asio::any_io_executor executor, const UpstreamUrl& url, Headers headers,
-                   const ConnectOptions& options, ConnectHandler done);
+// Resolves, connects, sends the upgrade request built from `offer` and `headers`
+// (relay/handshake.h) and checks the upstream's 101 against the offer; calls `done` on
+// `executor` exactly once. A handshake the upstream refuses or answers wrongly is
+// error::upstream_refused.
+void async_connect(boost::asio::any_io_executor executor, const UpstreamUrl& url, handshake::Offer offer,
+                   Headers headers, const ConnectOptions& options, ConnectHandler done);
+
+// An upstream that accepted a session nobody will use (the client left before its 101): it gets
+// a close frame (1001) before its connection is closed, rather than a bare reset.
+void close_abandoned(std::unique_ptr<UpstreamSession> upstream);
+
+// The error of an upstream that answered the upgrade with something other than a valid 101.
+const std::error_category& upstream_category();
+inline std::error_code upstream_refused() { return {1, upstream_category()}; }
 
 // A TLS client context that verifies peers against the system's CAs (plus `ca_file`
 // when not empty).

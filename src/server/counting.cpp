@@ -22,8 +22,8 @@ void count_refusal(policy::Refusal refusal) {
   if (auto* counter = metrics::catalog().sessions_refused.find(refusal_label(refusal))) counter->add();
 }
 
-metrics::EndCause end_cause(const relay::PumpResult& result) {
-  using Ended = relay::PumpResult::Ended;
+metrics::EndCause end_cause(const relay::TunnelResult& result) {
+  using Ended = relay::TunnelResult::Ended;
   using metrics::EndCause;
   switch (result.how) {
     case Ended::client_closed: return EndCause::client_closed;
@@ -31,6 +31,7 @@ metrics::EndCause end_cause(const relay::PumpResult& result) {
     case Ended::client_error: return EndCause::client_error;
     case Ended::upstream_error: return EndCause::upstream_error;
     case Ended::too_big: return EndCause::message_too_big;
+    case Ended::protocol_error: return EndCause::protocol_error;
     case Ended::ended_by_server: break;
   }
   if (result.close_code == 1001) return EndCause::shutdown;

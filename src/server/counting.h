@@ -5,7 +5,7 @@
 #include "metrics/catalog.h"
 #include "policy/admission.h"
 #include "policy/api_error.h"
-#include "relay/pump.h"
+#include "relay/tunnel.h"
 
 #include <string_view>
 
@@ -25,6 +25,6 @@ inline constexpr std::string_view kMaxSessionDurationReason = "max_session_durat
 
 // Why a relayed session ended. The server's own endings are told apart by the close they sent:
 // 1001 at shutdown, 1008 on revocation, the max_session_duration reason at the deadline.
-metrics::EndCause end_cause(const relay::PumpResult& result);
+metrics::EndCause end_cause(const relay::TunnelResult& result);
 
 }  // namespace bouncer::server

@@ -208,7 +208,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (!door_upgrade) slot_.finish_handshake();
   if (door_upgrade) {
     // From here on the connection belongs to the door; this HTTP session ends.
-    std::make_shared<StreamSession>(std::move(stream_).release_websocket(), client, parser_->release(), *door_,
+    std::make_shared<StreamSession>(std::move(stream_), client, parser_->release(), *door_,
                                     std::move(slot_))
         ->run();
     return;

@@ -11,7 +11,7 @@
 #pragma once
 
 #include "server/address_limits.h"
-#include "server/connection_stream.h"
+#include "relay/byte_stream.h"
 #include "server/gauges.h"
 #include "server/options.h"
 #include "server/routing.h"
@@ -60,7 +60,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // after answering 429 and closing.
   bool count_forwarded_client(const boost::asio::ip::address& client);
 
-  ConnectionStream stream_;
+  relay::ByteStream stream_;
   boost::beast::flat_buffer buffer_;
   std::size_t head_searched_ = 0;  // bytes of buffer_ known to hold no end of the head
   std::optional<http::request_parser<http::string_body>> parser_;

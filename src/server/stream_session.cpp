@@ -6,9 +6,12 @@
 #include "server/other_url_tokens.h"
 #include "server/query.h"
 #include "server/verdict.h"
+#include "relay/upstream_session.h"
 #include "token/jwt.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <chrono>
@@ -28,12 +31,6 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 std::string session_ended_frame(std::int64_t seconds) {
   return R"({"type":"session_ended","reason":"max_session_duration","seconds":)" + std::to_string(seconds) + "}";
 }
@@ -42,18 +39,16 @@ std::string session_ended_frame(std::int64_t seconds) {
 
 OfferedProtocols parse_offered_protocols(std::string_view header) {
   OfferedProtocols out;
-  while (!header.empty()) {
-    const auto comma = header.find(',');
-    const auto item = trim(header.substr(0, comma));
+  for (auto& item : relay::handshake::split_protocols(header)) {
     if (item.starts_with(kCredentialProtocolPrefix)) {
-      if (out.credential.empty()) out.credential = std::string(item.substr(kCredentialProtocolPrefix.size()));
-    } else if (!item.empty() && out.answer.empty() && !log::contains_secret(item)) {
-      // A key offered without its prefix is not sent back in the 101 (nor to whatever logs it
-      // on the way): no subprotocol is answered then.
-      out.answer = std::string(item);
+      if (out.credential.empty()) out.credential = item.substr(kCredentialProtocolPrefix.size());
+    } else if (item == relay::handshake::kBouncerProtocol) {
+      out.bouncer_protocol = true;
+    } else if (!log::contains_secret(item)) {
+      // A key offered without its prefix goes nowhere: not upstream, not back in a 101 (nor to
+      // whatever logs it on the way).
+      out.forwarded.push_back(std::move(item));
     }
-    if (comma == std::string_view::npos) break;
-    header.remove_prefix(comma + 1);
   }
   return out;
 }
@@ -89,14 +84,14 @@ std::string ascii_json(std::string_view json) {
   return out;
 }
 
-StreamSession::StreamSession(relay::ClientWebSocket ws, const net::ip::address& client, Request request,
+StreamSession::StreamSession(relay::ByteStream stream, const net::ip::address& client, Request request,
                              DoorContext& door, AddressLimits::Slot slot)
-    : ws_(std::move(ws)),
+    : stream_(std::move(stream)),
       request_(std::move(request)),
       door_(door),
       slot_(std::move(slot)),
       client_address_(client.to_string()),
-      deadline_(ws_.get_executor()),
+      deadline_(stream_.get_executor()),
       arrived_(std::chrono::steady_clock::now()) {
   session_id_ = "sess_" + crypto::random_base64url(12);
   ++door_.gauges.connections;  // a WebSocket is a connection too (--max-connections)
@@ -109,18 +104,35 @@ StreamSession::~StreamSession() {
 }
 
 void StreamSession::run() {
-  ws_.tcp().expires_never();
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = door_.options.handshake_timeout;
-  timeouts.idle_timeout = door_.options.session_idle_timeout;
-  timeouts.keep_alive_pings = true;
-  ws_.set_option(timeouts);
-  ws_.read_message_max(door_.options.max_message_bytes);
-
+  if (const auto defect = relay::handshake::find_defect(request_)) {
+    slot_.finish_handshake();
+    return answer_defect(*defect);
+  }
   const auto refusal = admit();
   slot_.finish_handshake();
   if (refusal != Refusal::none) return refuse(refusal);
   take_cluster_place();
+}
+
+// Not a WebSocket handshake: no WebSocket to tell it in, so an HTTP error, then the end.
+void StreamSession::answer_defect(const relay::handshake::Defect& defect) {
+  const bool version = defect.status == 426;
+  auto error = policy::ApiError::invalid_request(version ? "unsupported_websocket_version" : "bad_websocket_upgrade",
+                                                 defect.message);
+  error.http_status = static_cast<int>(defect.status);
+  auto response = std::make_shared<Response>(error_response(error, request_.version(), false));
+  response->set(http::field::server, "bouncer");
+  if (version) response->set(http::field::sec_websocket_version, "13");
+  stream_.tcp().expires_after(door_.options.handshake_timeout);
+  log::info("upgrade_refused", {{"session_id", session_id_}, {"status", static_cast<std::int64_t>(defect.status)},
+                                {"error", defect.message}, {"client", client_address_}});
+  stream_.visit([&](auto& s) {
+    http::async_write(s, *response, [self = shared_from_this(), response](beast::error_code, std::size_t) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+      self->stream_.socket().close(ignored);
+    });
+  });
 }
 
 // ---- admission: every check of docs/API.md "Admission", in order, on the upgrade request alone ----
@@ -164,11 +176,12 @@ Refusal StreamSession::admit() {
 
   std::string credential = query_param(target, "api_key").value_or("");
   if (credential.empty()) credential = query_param(target, "token").value_or("");
-  if (const auto it = request_.find(http::field::sec_websocket_protocol); it != request_.end()) {
-    auto offered = parse_offered_protocols(it->value());
-    offered_protocol_ = std::move(offered.answer);
-    if (credential.empty()) credential = std::move(offered.credential);
-  }
+  auto offered = parse_offered_protocols(relay::handshake::joined_values(request_, http::field::sec_websocket_protocol));
+  if (credential.empty()) credential = std::move(offered.credential);
+  offer_.key = std::string(request_[http::field::sec_websocket_key]);
+  offer_.protocols = std::move(offered.forwarded);
+  offer_.wants_bouncer_protocol = offered.bouncer_protocol;
+  offer_.extensions = relay::handshake::joined_values(request_, http::field::sec_websocket_extensions);
   // The verdict `bouncer tokens inspect` gives too, on this server's current state and the
   // models it serves now (a reload may change them; this session keeps the table it saw).
   const auto state = door_.cache.current();
@@ -199,12 +212,11 @@ Refusal StreamSession::admit() {
   return Refusal::capacity;
 }
 
-void StreamSession::set_accept_decorator() {
-  // Answer with a protocol the client offered that is not the credential, or none.
-  ws_.set_option(websocket::stream_base::decorator([protocol = offered_protocol_](websocket::response_type& res) {
-    res.set(http::field::server, "bouncer");
-    if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
-  }));
+// A refusal's WebSocket answers a protocol the client offered, or a browser would fail the
+// connection before reading why: Bouncer's own when offered, else the first one.
+std::string StreamSession::refusal_protocol() const {
+  if (offer_.wants_bouncer_protocol) return std::string(relay::handshake::kBouncerProtocol);
+  return offer_.protocols.empty() ? std::string() : offer_.protocols.front();
 }
 
 void StreamSession::note_invalid_credential() {
@@ -236,13 +248,23 @@ void StreamSession::refuse(Refusal refusal, std::string_view flood_reason) {
   }
   ticket_.reset();
   release_cluster_place();
-  set_accept_decorator();
-  ws_.async_accept(request_, [self = shared_from_this(), refusal, reason](beast::error_code ec) {
+  auto& ws = refusal_ws_.emplace(std::move(stream_).into_websocket());
+  ws.tcp().expires_never();  // the WebSocket's own handshake and close timeouts apply
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = door_.options.handshake_timeout;
+  timeouts.idle_timeout = door_.options.handshake_timeout;
+  ws.set_option(timeouts);
+  ws.set_option(websocket::stream_base::decorator([protocol = refusal_protocol()](websocket::response_type& res) {
+    res.set(http::field::server, "bouncer");
+    if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
+  }));
+  ws.async_accept(request_, [self = shared_from_this(), refusal, reason](beast::error_code ec) {
     if (ec) return;  // the client left during the handshake: nobody to tell
     auto frame = std::make_shared<std::string>(policy::error_frame(refusal));
-    self->ws_.async_write(true, net::buffer(*frame), [self, frame, reason](beast::error_code write_ec, std::size_t) {
+    self->refusal_ws_->async_write(true, net::buffer(*frame), [self, frame, reason](beast::error_code write_ec, std::size_t) {
       if (write_ec) return;
-      self->ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(reason.code), reason.message), [self](beast::error_code) {});
+      self->refusal_ws_->async_close(websocket::close_reason(static_cast<websocket::close_code>(reason.code), reason.message),
+                                     [self](beast::error_code) {});
     });
   });
 }
@@ -352,49 +374,62 @@ void StreamSession::connect_upstream_with(const std::optional<std::string>& meta
   if (!take_upstream_descriptors()) return refuse(Refusal::capacity, "descriptors");
   relay::ConnectOptions options;
   options.timeout = door_.options.upstream_connect_timeout;
-  options.max_message_bytes = door_.options.max_message_bytes;
   if (url->tls) options.tls = models_->tls_of(model_);
-  // The upstream runs on this session's executor: the pump needs no strand.
-  relay::async_connect(ws_.get_executor(), *url, upstream_headers(metadata_json), options,
-                       [self = shared_from_this()](std::error_code ec, std::shared_ptr<relay::Upstream> upstream) {
-                         self->on_upstream(ec, std::move(upstream));
+  // The upstream runs on this session's executor: the tunnel needs no strand.
+  relay::async_connect(stream_.get_executor(), *url, offer_, upstream_headers(metadata_json), options,
+                       [self = shared_from_this()](std::error_code ec, std::string detail,
+                                                   std::unique_ptr<relay::UpstreamSession> upstream) {
+                         self->on_upstream(ec, detail, std::move(upstream));
                        });
 }
 
-void StreamSession::on_upstream(std::error_code ec, std::shared_ptr<relay::Upstream> upstream) {
+void StreamSession::on_upstream(std::error_code ec, const std::string& detail,
+                                std::unique_ptr<relay::UpstreamSession> upstream) {
   if (pending_end_) {
     // Ended (revocation, shutdown) while the upstream was connecting: that is the answer,
     // whatever the connect gave.
+    if (upstream) relay::close_abandoned(std::move(upstream));
     const auto code = std::get<0>(*pending_end_);
     return refuse(code == 1001 ? Refusal::shutting_down : Refusal::token_revoked);
   }
   if (ec) {
     metrics::catalog().upstream_connect_failures.add();
-    log::warn("upstream_connect_failed", {{"session_id", session_id_}, {"model", model_}, {"error", ec.message()}});
+    log::warn("upstream_connect_failed",
+              {{"session_id", session_id_}, {"model", model_}, {"error", ec.message()}, {"detail", detail}});
     return refuse(Refusal::upstream_unavailable);
   }
-  set_accept_decorator();
-  ws_.async_accept(request_, [self = shared_from_this(), upstream = std::move(upstream)](beast::error_code accept_ec) {
-    self->on_accept(accept_ec, upstream);
+  // The client gets the upstream's 101: its protocol and extensions hold end to end.
+  stream_.tcp().expires_after(door_.options.handshake_timeout);
+  auto answer = std::make_shared<http::response<http::empty_body>>(relay::handshake::client_answer(offer_, upstream->answer));
+  stream_.visit([&](auto& s) {
+    http::async_write(s, *answer, [self = shared_from_this(), answer, upstream = std::move(upstream)](
+                                      beast::error_code write_ec, std::size_t) mutable {
+      self->on_answered(write_ec, std::move(upstream));
+    });
   });
 }
 
-void StreamSession::on_accept(beast::error_code ec, std::shared_ptr<relay::Upstream> upstream) {
+void StreamSession::on_answered(beast::error_code ec, std::unique_ptr<relay::UpstreamSession> upstream) {
   // The upgrade request (its URL holds the credential) is not needed for the rest of the
   // session: an idle session should not keep its headers' memory for hours.
   request_ = {};
   if (ec) {
     log::info("session_handshake_failed", {{"session_id", session_id_}, {"error", ec.message()}});
-    return;  // the upstream closes when its last reference goes
+    // The upstream accepted a session nobody will use: it gets a close frame, not a bare reset.
+    relay::close_abandoned(std::move(upstream));
+    return;
   }
-  start_pump(std::move(upstream));
+  start_tunnel(std::move(upstream));
 }
 
-void StreamSession::start_pump(std::shared_ptr<relay::Upstream> upstream) {
-  relay::PumpOptions options;
+void StreamSession::start_tunnel(std::unique_ptr<relay::UpstreamSession> upstream) {
+  relay::TunnelOptions options;
   options.max_message_bytes = door_.options.max_message_bytes;
   options.idle_timeout = door_.options.session_idle_timeout;
-  pump_ = std::make_shared<relay::Pump>(std::move(ws_), std::move(upstream), options);
+  options.permessage_deflate = upstream->answer.permessage_deflate;
+  tunnel_ = std::make_shared<relay::Tunnel>(std::move(stream_), std::move(upstream->stream), options,
+                                            std::move(upstream->early));
+  upstream.reset();
   started_ = std::chrono::steady_clock::now();
   metrics::catalog().sessions_admitted.add();
   metrics::catalog().admission_duration.observe(started_ - arrived_);
@@ -403,7 +438,7 @@ void StreamSession::start_pump(std::shared_ptr<relay::Upstream> upstream) {
                                 {"token_id", grant_.token_id},
                                 {"model", model_},
                                 {"client", client_address_}});
-  pump_->start([self = shared_from_this()](const relay::PumpResult& result) { self->on_pump_end(result); });
+  tunnel_->start([self = shared_from_this()](const relay::TunnelResult& result) { self->on_tunnel_end(result); });
   if (grant_.max_session_duration) {
     deadline_.expires_after(std::chrono::seconds(*grant_.max_session_duration));
     deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -412,27 +447,27 @@ void StreamSession::start_pump(std::shared_ptr<relay::Upstream> upstream) {
   }
   if (pending_end_) {
     auto [code, reason, text] = std::move(*pending_end_);
-    pump_->end(code, std::move(reason), std::move(text));
+    tunnel_->end(code, std::move(reason), std::move(text));
   }
 }
 
 void StreamSession::on_deadline() {
-  if (!pump_) return;  // ended just before the timer fired
-  pump_->end(1000, std::string(kMaxSessionDurationReason), session_ended_frame(*grant_.max_session_duration));
+  if (!tunnel_) return;  // ended just before the timer fired
+  tunnel_->end(1000, std::string(kMaxSessionDurationReason), session_ended_frame(*grant_.max_session_duration));
 }
 
 void StreamSession::end(std::uint16_t code, std::string reason, std::string final_text) {
   net::post(deadline_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason),
                                        final_text = std::move(final_text)]() mutable {
-    if (self->pump_) {
-      self->pump_->end(code, std::move(reason), std::move(final_text));
+    if (self->tunnel_) {
+      self->tunnel_->end(code, std::move(reason), std::move(final_text));
     } else if (!self->pending_end_) {
       self->pending_end_.emplace(code, std::move(reason), std::move(final_text));
     }
   });
 }
 
-void StreamSession::on_pump_end(const relay::PumpResult& result) {
+void StreamSession::on_tunnel_end(const relay::TunnelResult& result) {
   deadline_.cancel();
   metrics::catalog().sessions_ended[end_cause(result)].add();
   const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
@@ -442,11 +477,15 @@ void StreamSession::on_pump_end(const relay::PumpResult& result) {
                               {"close_code", static_cast<std::int64_t>(result.close_code)},
                               {"reason", result.reason},
                               {"ms", static_cast<std::int64_t>(lived.count())},
+                              {"messages_up", static_cast<std::int64_t>(result.messages_to_upstream)},
+                              {"messages_down", static_cast<std::int64_t>(result.messages_to_client)},
+                              {"bytes_up", static_cast<std::int64_t>(result.bytes_to_upstream)},
+                              {"bytes_down", static_cast<std::int64_t>(result.bytes_to_client)},
                               {"frames_up", static_cast<std::int64_t>(result.frames_to_upstream)},
                               {"frames_down", static_cast<std::int64_t>(result.frames_to_client)}});
   ticket_.reset();
   release_cluster_place();
-  pump_.reset();
+  tunnel_.reset();
 }
 
 }  // namespace bouncer::server

@@ -1,13 +1,17 @@
-// The door (docs/API.md, "GET /v1/stream"): one WebSocket session's life. Admission runs on the upgrade request
-// alone, in the documented order, before any client frame is read or any upstream is
-// contacted; a refusal is told inside the WebSocket (a browser sees nothing of a refused
-// HTTP upgrade). An admitted session connects its upstream, accepts the client, and hands
-// both to the relay's pump until one side ends it, its maxSessionDuration passes, its key
-// is revoked with --end-sessions, or the server shuts down.
+// The door (docs/API.md, "GET /v1/stream"): one WebSocket session's life. The upgrade request
+// is first checked as a WebSocket handshake (a malformed one gets 400 or 426 and nothing else);
+// admission then runs on it alone, in the documented order, before any client frame is read or
+// any upstream is contacted; a refusal is told inside the WebSocket (a browser sees nothing of
+// a refused HTTP upgrade). An admitted session forwards the upgrade to its upstream, gives the
+// client the upstream's 101, and hands both connections to the relay's tunnel until one side
+// ends it, its maxSessionDuration passes, its key is revoked with --end-sessions, or the server
+// shuts down.
 #pragma once
 
 #include "policy/admission.h"
-#include "relay/pump.h"
+#include "relay/handshake.h"
+#include "relay/tunnel.h"
+#include "relay/upstream.h"
 #include "server/address_limits.h"
 #include "server/gauges.h"
 #include "server/model_table.h"
@@ -25,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace bouncer::server {
 
@@ -50,11 +55,11 @@ struct DoorContext {
 
 class StreamSession : public LiveSession, public std::enable_shared_from_this<StreamSession> {
  public:
-  // `ws`: the client's connection (ws:// or wss://), its upgrade request read, not answered.
+  // `stream`: the client's connection (ws:// or wss://), its upgrade request read, not answered.
   // `client`: the peer, or the address a trusted proxy forwarded (edge/client_address.h).
   // `slot`: the connection's place under its address's limits, still counted as opening
   // until admission has decided.
-  StreamSession(relay::ClientWebSocket ws, const boost::asio::ip::address& client, Request request,
+  StreamSession(relay::ByteStream stream, const boost::asio::ip::address& client, Request request,
                 DoorContext& door, AddressLimits::Slot slot = {});
   ~StreamSession() override;
 
@@ -62,6 +67,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   void end(std::uint16_t code, std::string reason, std::string final_text) override;
 
  private:
+  void answer_defect(const relay::handshake::Defect& defect);
   policy::Refusal admit();
   token::Verified verify_token(std::string_view jwt, const State& state);
   // `flood_reason`: not empty for a refusal that comes in floods, logged through door.refusals.
@@ -76,15 +82,16 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   void connect_upstream();
   // `metadata_json`: the token's metadata ("" for none); nullopt when it could not be read.
   void connect_upstream_with(const std::optional<std::string>& metadata_json);
-  void on_upstream(std::error_code ec, std::shared_ptr<relay::Upstream> upstream);
-  void on_accept(boost::system::error_code ec, std::shared_ptr<relay::Upstream> upstream);
-  void start_pump(std::shared_ptr<relay::Upstream> upstream);
+  void on_upstream(std::error_code ec, const std::string& detail, std::unique_ptr<relay::UpstreamSession> upstream);
+  void on_answered(boost::system::error_code ec, std::unique_ptr<relay::UpstreamSession> upstream);
+  void start_tunnel(std::unique_ptr<relay::UpstreamSession> upstream);
   void on_deadline();
-  void on_pump_end(const relay::PumpResult& result);
+  void on_tunnel_end(const relay::TunnelResult& result);
   relay::Headers upstream_headers(const std::optional<std::string>& metadata_json) const;
-  void set_accept_decorator();
+  std::string refusal_protocol() const;
 
-  relay::ClientWebSocket ws_;
+  relay::ByteStream stream_;
+  std::optional<relay::ClientWebSocket> refusal_ws_;  // made from stream_ to tell a refusal
   Request request_;
   DoorContext& door_;
   AddressLimits::Slot slot_;
@@ -92,7 +99,7 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   std::string client_address_;
   std::string session_id_;
   std::string model_;
-  std::string offered_protocol_;  // a subprotocol the client offered that is not the credential
+  relay::handshake::Offer offer_;  // what the client offered that goes upstream
   std::optional<std::string> origin_;
   policy::Grant grant_;
   // The model table this session was admitted under: a reload that changes or removes the
@@ -102,20 +109,22 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   store::SessionCaps caps_;  // this session's caps, on this node and across the cluster
   std::unique_ptr<SessionRegistry::Ticket> ticket_;
   bool lease_asked_ = false;  // a place was asked of the shared store: released at the end
-  std::shared_ptr<relay::Pump> pump_;
+  std::shared_ptr<relay::Tunnel> tunnel_;
   boost::asio::steady_timer deadline_;
   std::chrono::steady_clock::time_point arrived_;  // the upgrade request was read
   std::chrono::steady_clock::time_point started_;  // the relay started
-  // An end() that arrived before the pump existed (while the upstream was connecting).
+  // An end() that arrived before the tunnel existed (while the upstream was connecting).
   std::optional<std::tuple<std::uint16_t, std::string, std::string>> pending_end_;
 };
 
-// Splits Sec-WebSocket-Protocol into the credential (`bouncer.key.<credential>`) and the
-// first other protocol the client offered that does not look like a credential, which is the
-// one the server answers with.
+// Splits Sec-WebSocket-Protocol into the credential (`bouncer.key.<credential>`), whether
+// Bouncer's own protocol (bouncer.v1) was offered, and the protocols that go upstream: every
+// other one that does not look like a credential (a key offered without its prefix is neither
+// forwarded nor answered).
 struct OfferedProtocols {
   std::string credential;
-  std::string answer;
+  bool bouncer_protocol = false;
+  std::vector<std::string> forwarded;
 };
 OfferedProtocols parse_offered_protocols(std::string_view header);
 

@@ -46,20 +46,37 @@ TEST_F(Credentials, PermanentKey) {
   expect_echo(*up, "via sk_, through the model server");
 }
 
-// Sec-WebSocket-Protocol: bouncer.key.<credential> plus "realtime": the server answers
-// "realtime", never the credential protocol.
+// Sec-WebSocket-Protocol: bouncer.key.<credential> plus "realtime": the offer goes to the model
+// server without the credential, and its choice ("realtime") comes back, never the credential.
 TEST_F(Credentials, SubprotocolWithRealtime) {
   start();
   const auto token = mint();
   for (const auto& offer : {"bouncer.key." + token.api_key + ", realtime", "realtime, bouncer.key." + token.api_key,
                             "realtime,bouncer.key." + token.jwt}) {
     SCOPED_TRACE(offer);
-    auto ws = connect(stream_target("echo"), {{"Sec-WebSocket-Protocol", offer}});
+    auto ws = connect(stream_target("up"), {{"Sec-WebSocket-Protocol", offer}});
     const auto answered = ws->response.find(beast::http::field::sec_websocket_protocol);
     ASSERT_NE(answered, ws->response.end()) << "no Sec-WebSocket-Protocol answered";
     EXPECT_EQ(answered->value(), "realtime");
     expect_echo(*ws, "via subprotocol");
   }
+}
+
+// A model server that speaks no subprotocol: a client that offered bouncer.v1 beside its
+// credential gets bouncer.v1 back (a browser fails a connection whose offer gets no answer).
+TEST_F(Credentials, SubprotocolBouncerV1WhenTheModelPicksNone) {
+  start();
+  const auto token = mint();
+  for (const auto& offer : {"bouncer.key." + token.api_key + ", bouncer.v1",
+                            "bouncer.v1, chat, bouncer.key." + token.jwt}) {
+    SCOPED_TRACE(offer);
+    auto ws = connect(stream_target("echo"), {{"Sec-WebSocket-Protocol", offer}});
+    EXPECT_EQ(ws->response[beast::http::field::sec_websocket_protocol], "bouncer.v1");
+    expect_echo(*ws, "bouncer.v1");
+  }
+  // The model server's own choice wins over bouncer.v1.
+  auto ws = connect(stream_target("up"), {{"Sec-WebSocket-Protocol", "bouncer.v1, realtime, bouncer.key." + token.api_key}});
+  EXPECT_EQ(ws->response[beast::http::field::sec_websocket_protocol], "realtime");
 }
 
 // Only the credential protocol offered: admitted, and no protocol is answered.

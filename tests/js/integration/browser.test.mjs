@@ -211,13 +211,25 @@ test('a signed URL from POST /v1/client/urls works from the page as it is', { ti
   assertEchoed(await session(page, { url: res.json.url, send: 'signed' }), 'signed');
 });
 
-test('the credential as a subprotocol: bouncer.key.<key>, answered with the other protocol', { timeout: 120_000 }, async (t) => {
+test('the credential as a subprotocol: bouncer.key.<key> beside bouncer.v1, which is answered', { timeout: 120_000 }, async (t) => {
   const { apiKey } = await mintToken({ allowedModels: ['echo'], allowedOrigins: [originA] });
   const page = await openPage(t, originA);
   const events = await session(page, {
     url: `${wsBase(bouncer.base)}/v1/stream?model=echo`,
-    protocols: [`bouncer.key.${apiKey}`, 'bouncer'],
+    protocols: [`bouncer.key.${apiKey}`, 'bouncer.v1'],
     send: 'by subprotocol',
   });
-  assertEchoed(events, 'by subprotocol', { protocol: 'bouncer' });
+  assertEchoed(events, 'by subprotocol', { protocol: 'bouncer.v1' });
+});
+
+test('a browser that offers only its credential protocol fails the connection (why bouncer.v1 exists)', { timeout: 120_000 }, async (t) => {
+  const { apiKey } = await mintToken({ allowedModels: ['echo'], allowedOrigins: [originA] });
+  const page = await openPage(t, originA);
+  const events = await session(page, {
+    url: `${wsBase(bouncer.base)}/v1/stream?model=echo`,
+    protocols: [`bouncer.key.${apiKey}`],
+    send: 'never sent',
+  });
+  assert.ok(!events.some((e) => e.type === 'open'), JSON.stringify(events));
+  assert.ok(events.some((e) => e.type === 'close' && e.code === 1006), JSON.stringify(events));
 });

@@ -1,5 +1,5 @@
-// async_connect: timeouts, refusals, headers, and wss:// against a local TLS server with a
-// certificate made at test time.
+// async_connect: timeouts, refusals, the forwarded upgrade and the upstream's answer, headers,
+// and wss:// against a local TLS server with a certificate made at test time.
 #include "relay_fixture.h"
 #include "test_cert.h"
 
@@ -20,20 +20,29 @@ class Connect : public RelayFixture {
     bool called = false;
     int calls = 0;
     std::error_code ec;
-    std::shared_ptr<Upstream> upstream;
+    std::string detail;
+    std::unique_ptr<UpstreamSession> upstream;
   };
 
+  // A browser's offer: RFC 6455 §1.3's key, no protocol, no extension.
+  static handshake::Offer plain_offer() {
+    handshake::Offer offer;
+    offer.key = "dGhlIHNhbXBsZSBub25jZQ==";
+    return offer;
+  }
+
   // Calls async_connect and runs until it answered.
-  Outcome connect(const std::string& url_text, Headers headers = {}) {
+  Outcome connect(const std::string& url_text, Headers headers = {}, handshake::Offer offer = plain_offer()) {
     Outcome out;
     auto url = parse_upstream_url(url_text);
     EXPECT_TRUE(url) << url_text;
     if (!url) return out;
-    async_connect(ioc.get_executor(), *url, std::move(headers), connect_options,
-                  [&out](std::error_code ec, std::shared_ptr<Upstream> upstream) {
+    async_connect(ioc.get_executor(), *url, std::move(offer), std::move(headers), connect_options,
+                  [&out](std::error_code ec, std::string detail, std::unique_ptr<UpstreamSession> upstream) {
                     ++out.calls;
                     out.called = true;
                     out.ec = ec;
+                    out.detail = std::move(detail);
                     out.upstream = std::move(upstream);
                   });
     EXPECT_TRUE(run_until([&] { return out.called; })) << "async_connect never answered";
@@ -86,7 +95,68 @@ TEST_F(Connect, PlainHttpServerFailsTheHandshake) {
     co_await sleep_for(2s);
   });
   auto out = connect(upstream_url());
-  EXPECT_EQ(out.ec, std::error_code(beast::error_code(websocket::error::upgrade_declined))) << out.ec.message();
+  EXPECT_EQ(out.ec, upstream_refused()) << out.ec.message();
+  EXPECT_EQ(out.detail, "Upstream answered 200 instead of 101");
+  EXPECT_EQ(out.upstream, nullptr);
+}
+
+// The client's key, protocols and extensions go upstream as offered; the upstream's choice
+// comes back.
+TEST_F(Connect, ForwardsTheOfferAndReturnsTheChoice) {
+  start_upstream(echo_script());
+  auto offer = plain_offer();
+  offer.protocols = {"realtime", "chat"};
+  offer.extensions = "permessage-deflate; client_max_window_bits";
+  // Beast's server answers the first protocol the decorator picks: here, none (it does not
+  // negotiate subprotocols itself); it does answer permessage-deflate when enabled, not here.
+  auto out = connect(upstream_url(), {}, offer);
+  ASSERT_FALSE(out.ec) << out.ec.message() << " " << out.detail;
+  ASSERT_TRUE(run_until([&] { return upstream_requests.size() == 1; }));
+  const auto& request = upstream_requests[0];
+  EXPECT_EQ(request[http::field::sec_websocket_key], "dGhlIHNhbXBsZSBub25jZQ==");
+  EXPECT_EQ(request[http::field::sec_websocket_protocol], "realtime, chat");
+  EXPECT_EQ(request[http::field::sec_websocket_extensions], "permessage-deflate; client_max_window_bits");
+  EXPECT_EQ(out.upstream->answer.protocol, "");
+}
+
+// An upstream that picks a subprotocol nobody offered fails the connection (RFC 6455 §4.1).
+TEST_F(Connect, UnofferedSubprotocolFromUpstreamFails) {
+  spawn([&]() -> net::awaitable<void> {
+    auto socket = co_await upstream_acceptor.async_accept(net::use_awaitable);
+    beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    co_await http::async_read(socket, buffer, request, net::use_awaitable);
+    const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Accept: " +
+                              handshake::accept_value(request[http::field::sec_websocket_key]) +
+                              "\r\nSec-WebSocket-Protocol: admin\r\n\r\n";
+    co_await net::async_write(socket, net::buffer(reply), net::use_awaitable);
+    co_await sleep_for(2s);
+  });
+  auto offer = plain_offer();
+  offer.protocols = {"chat"};
+  auto out = connect(upstream_url(), {}, offer);
+  EXPECT_EQ(out.ec, upstream_refused()) << out.ec.message();
+  EXPECT_EQ(out.upstream, nullptr);
+}
+
+// Bytes the upstream sends right after its 101, in the same read, are kept for the tunnel.
+TEST_F(Connect, BytesRightAfterThe101AreKept) {
+  spawn([&]() -> net::awaitable<void> {
+    auto socket = co_await upstream_acceptor.async_accept(net::use_awaitable);
+    beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    co_await http::async_read(socket, buffer, request, net::use_awaitable);
+    const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Accept: " +
+                              handshake::accept_value(request[http::field::sec_websocket_key]) +
+                              "\r\n\r\n\x81\x02hi";
+    co_await net::async_write(socket, net::buffer(reply), net::use_awaitable);
+    co_await sleep_for(2s);
+  });
+  auto out = connect(upstream_url());
+  ASSERT_FALSE(out.ec) << out.ec.message() << " " << out.detail;
+  EXPECT_EQ(out.upstream->early, "\x81\x02hi");
 }
 
 // The door's headers arrive; the Host header names the authority; the target is kept.
@@ -137,21 +207,6 @@ TEST_F(Connect, HeaderInjectionIsRefused) {
   auto bad_name = connect(upstream_url(), {{"X Meta", "a"}});
   EXPECT_TRUE(bad_name.ec);
   EXPECT_TRUE(upstream_requests.empty());
-}
-
-TEST_F(Connect, MessageLimitAppliesToTheUpstream) {
-  start_upstream([](Ws& ws) -> net::awaitable<void> {
-    co_await write_message(ws, std::string(2000, 'x'), false);
-    co_await read_message(ws);
-  });
-  connect_options.max_message_bytes = 1024;
-  auto out = connect(upstream_url());
-  ASSERT_FALSE(out.ec) << out.ec.message();
-  beast::flat_buffer buffer;
-  std::optional<beast::error_code> read_ec;
-  out.upstream->async_read(buffer, [&](beast::error_code ec, std::size_t) { read_ec = ec; });
-  ASSERT_TRUE(run_until([&] { return read_ec.has_value(); }));
-  EXPECT_EQ(*read_ec, websocket::error::message_too_big);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -226,27 +281,7 @@ TEST_F(ConnectTls, TrustedThroughCaFile) {
   auto out = connect(wss_url());
   ASSERT_FALSE(out.ec) << out.ec.message();
   ASSERT_NE(out.upstream, nullptr);
-  EXPECT_TRUE(out.upstream->is_tls());
-
-  // The Upstream wrapper reads, writes and closes over TLS.
-  std::string hello = "hello over tls";
-  std::optional<beast::error_code> write_ec, read_ec, close_ec;
-  beast::flat_buffer buffer;
-  out.upstream->async_write(true, net::buffer(hello), [&](beast::error_code ec, std::size_t) {
-    write_ec = ec;
-    out.upstream->async_read(buffer, [&](beast::error_code ec2, std::size_t) {
-      read_ec = ec2;
-      out.upstream->async_close(close_reason(4001, "bye"), [&](beast::error_code ec3) { close_ec = ec3; });
-    });
-  });
-  ASSERT_TRUE(run_until([&] { return close_ec.has_value() && tls_ends.size() == 1; }));
-  EXPECT_FALSE(*write_ec);
-  EXPECT_FALSE(*read_ec);
-  EXPECT_EQ(beast::buffers_to_string(buffer.data()), hello);
-  EXPECT_TRUE(out.upstream->got_text());
-  EXPECT_EQ(tls_ends[0].ec, websocket::error::closed);
-  EXPECT_EQ(tls_ends[0].close_code, 4001);
-  EXPECT_EQ(tls_ends[0].close_reason, "bye");
+  EXPECT_TRUE(out.upstream->stream.is_tls());
 }
 
 // Trusting the certificate is not enough: it must also name the host.
@@ -275,7 +310,7 @@ TEST_F(ConnectTls, MissingCaFileThrows) {
 }
 
 // A whole relayed session over wss://: frames and the close code cross TLS.
-TEST_F(ConnectTls, PumpRelaysOverTls) {
+TEST_F(ConnectTls, TunnelRelaysOverTls) {
   start_tls_upstream(cert);
   connect_options.tls = make_client_tls_context(ca_file);
   door_upstream_url = wss_url();
@@ -292,7 +327,7 @@ TEST_F(ConnectTls, PumpRelaysOverTls) {
   ASSERT_TRUE(run_until([&] { return done && ended() && tls_ends.size() == 1; }));
   EXPECT_EQ(echo.data, "over tls");
   EXPECT_TRUE(echo.text);
-  EXPECT_EQ(result().how, PumpResult::Ended::client_closed);
+  EXPECT_EQ(result().how, TunnelResult::Ended::client_closed);
   EXPECT_EQ(tls_ends[0].close_code, 4001);
   EXPECT_EQ(tls_ends[0].close_reason, "bye");
 }

@@ -1,6 +1,8 @@
 #include "relay_fixture.h"
 
 #include <boost/asio/socket_base.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/write.hpp>
 
 namespace bouncer::relay::testing {
 
@@ -39,6 +41,11 @@ net::awaitable<void> RelayFixture::serve_upstream(tcp::socket socket) {
   http::request<http::string_body> request;
   co_await http::async_read(ws.next_layer(), buffer, request, net::use_awaitable);
   upstream_requests.push_back(request);
+  if (raw_upstream_script) {
+    co_await raw_upstream_script(ws.next_layer(), request);
+    co_return;
+  }
+  if (upstream_setup) upstream_setup(ws);
   co_await ws.async_accept(request, net::use_awaitable);
   co_await upstream_script(ws);
 }
@@ -55,30 +62,55 @@ void RelayFixture::start_door() {
 }
 
 void RelayFixture::do_door_accept() {
-  door_acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-    if (ec) return;
-    do_door_accept();
-    auto ws = std::make_shared<ClientStream>(std::move(socket));
-    ws->async_accept([this, ws](beast::error_code accept_ec) {
-      if (accept_ec) return;
-      const auto url = parse_upstream_url(door_upstream_url);
-      ASSERT_TRUE(url) << door_upstream_url;
-      async_connect(ws->get_executor(), *url, door_headers, connect_options,
-                    [this, ws](std::error_code connect_ec, std::shared_ptr<Upstream> upstream) {
-                      if (connect_ec) {
-                        connect_errors.push_back(connect_ec);
-                        ws->async_close(close_reason(1011, "Upstream unavailable"), [ws](beast::error_code) {});
-                        return;
-                      }
+  spawn([this]() -> net::awaitable<void> {
+    for (;;) {
+      tcp::socket socket = co_await door_acceptor.async_accept(net::use_awaitable);
+      spawn(serve_door(std::move(socket)));
+    }
+  });
+}
+
+// What the door of the server does, without admission: check the upgrade, forward it, answer
+// with the upstream's 101, relay.
+net::awaitable<void> RelayFixture::serve_door(tcp::socket socket) {
+  auto client = std::make_shared<ByteStream>(std::move(socket), nullptr);
+  beast::flat_buffer buffer;
+  http::request<http::string_body> request;
+  co_await client->visit([&](auto& s) { return http::async_read(s, buffer, request, net::use_awaitable); });
+  EXPECT_FALSE(handshake::find_defect(request)) << "the test client's upgrade is malformed";
+  handshake::Offer offer;
+  offer.key = std::string(request[http::field::sec_websocket_key]);
+  offer.protocols = handshake::split_protocols(handshake::joined_values(request, http::field::sec_websocket_protocol));
+  offer.extensions = handshake::joined_values(request, http::field::sec_websocket_extensions);
+  const auto url = parse_upstream_url(door_upstream_url);
+  EXPECT_TRUE(url) << door_upstream_url;
+  if (!url) co_return;
+  async_connect(client->get_executor(), *url, offer, door_headers, connect_options,
+                [this, client, offer](std::error_code ec, std::string, std::unique_ptr<UpstreamSession> upstream) {
+                  if (ec) {
+                    connect_errors.push_back(ec);
+                    beast::error_code ignored;
+                    client->socket().close(ignored);
+                    return;
+                  }
+                  auto answer = std::make_shared<http::response<http::empty_body>>(
+                      handshake::client_answer(offer, upstream->answer));
+                  std::shared_ptr<UpstreamSession> held(std::move(upstream));
+                  client->visit([&](auto& s) {
+                    http::async_write(s, *answer, [this, client, held, answer](beast::error_code write_ec, std::size_t) {
+                      if (write_ec) return;
                       auto& session = *sessions.emplace_back(std::make_unique<Session>());
-                      session.pump = std::make_shared<Pump>(std::move(*ws), std::move(upstream), pump_options);
-                      session.pump->start([s = &session](const PumpResult& r) {
+                      auto options = tunnel_options;
+                      options.permessage_deflate = held->answer.permessage_deflate;
+                      session.tunnel = std::make_shared<Tunnel>(std::move(*client), std::move(held->stream), options,
+                                                                std::move(held->early));
+                      session.tunnel->start([s = &session](const TunnelResult& r) {
                         ++s->end_calls;
                         s->result = r;
                       });
                     });
-    });
-  });
+                  });
+                });
 }
 
 net::awaitable<Ws> RelayFixture::connect_client() {

@@ -1,16 +1,18 @@
 // A mini door for relay tests, all in-process on 127.0.0.1 and one io_context:
 //
 //   test client (Beast WS client, "the browser")
-//      → door (accepts the WebSocket, async_connect()s the upstream, hands both to a Pump)
+//      → door (reads the upgrade, forwards it with async_connect(), answers the client with the
+//        upstream's 101, hands both connections to a Tunnel)
 //      → upstream (Beast WS server, scripted per test with a coroutine)
 //
 // Every test runs the io_context on the test's thread through run_until(), which gives up
 // after a time limit, so a broken pump fails a test instead of hanging it.
 #pragma once
 
-#include "relay/pump.h"
+#include "relay/handshake.h"
+#include "relay/tunnel.h"
 #include "relay/upstream.h"
-#include "relay/upstream_stream.h"
+#include "relay/upstream_session.h"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -130,8 +132,9 @@ class RelayFixture : public ::testing::Test {
   // Script: echo, then record how the stream ended in upstream_ends.
   Script echo_script();
 
-  // The door: for each client, accepts the WebSocket, connects `door_upstream_url` (default:
-  // upstream_url()) with door_headers / connect_options, starts a Pump with pump_options.
+  // The door: for each client, reads its upgrade, forwards it to `door_upstream_url` (default:
+  // upstream_url()) with door_headers / connect_options, answers the client with the
+  // upstream's 101 and starts a Tunnel with tunnel_options.
   void start_door();
 
   // A browser: connects to the door and completes the WebSocket handshake.
@@ -146,22 +149,30 @@ class RelayFixture : public ::testing::Test {
   }
 
   struct Session {
-    std::shared_ptr<Pump> pump;
+    std::shared_ptr<Tunnel> tunnel;
     int end_calls = 0;
-    std::optional<PumpResult> result;
+    std::optional<TunnelResult> result;
   };
   // Waits until the door has started session i (the client's handshake completes before
   // the door has connected the upstream).
   net::awaitable<Session*> session_started(std::size_t i = 0);
 
   bool ended(std::size_t i = 0) const { return sessions.size() > i && sessions[i]->result.has_value(); }
-  const PumpResult& result(std::size_t i = 0) const { return *sessions.at(i)->result; }
+  const TunnelResult& result(std::size_t i = 0) const { return *sessions.at(i)->result; }
 
   net::io_context ioc;  // first: outlives everything below
   tcp::acceptor upstream_acceptor;
   tcp::acceptor door_acceptor;
 
   Script upstream_script;
+  // Runs on each upstream WebSocket before it accepts (a decorator choosing a subprotocol,
+  // permessage-deflate, …).
+  std::function<void(Ws&)> upstream_setup;
+  // When set, replaces the Beast accept: gets the upstream's TCP stream and the upgrade
+  // request, answers it by hand (e.g. a 101 and a first frame in one write), and owns the
+  // connection from there. upstream_script is not run then.
+  using RawScript = std::function<net::awaitable<void>(beast::tcp_stream&, const http::request<http::string_body>&)>;
+  RawScript raw_upstream_script;
   std::vector<http::request<http::string_body>> upstream_requests;
   std::vector<Message> upstream_received;  // by echo_script
   std::vector<Message> upstream_ends;      // by echo_script
@@ -169,13 +180,14 @@ class RelayFixture : public ::testing::Test {
   std::string door_upstream_url;
   Headers door_headers;
   ConnectOptions connect_options;
-  PumpOptions pump_options;
+  TunnelOptions tunnel_options;
   std::vector<std::error_code> connect_errors;
   std::vector<std::unique_ptr<Session>> sessions;  // one per client the door relayed
 
  private:
   net::awaitable<void> serve_upstream(tcp::socket socket);
   void do_door_accept();
+  net::awaitable<void> serve_door(tcp::socket socket);
 };
 
 }  // namespace bouncer::relay::testing

@@ -1,5 +1,4 @@
 #include "relay/upstream.h"
-#include "relay/upstream_stream.h"
 
 #include <gtest/gtest.h>
 
@@ -99,20 +98,6 @@ TEST(UpstreamUrl, Refused) {
        }) {
     EXPECT_FALSE(parse_upstream_url(bad).has_value()) << "accepted: " << bad;
   }
-}
-
-// The upstream's masking buffer: a power of two between 512 B and 16 KiB, the smallest that
-// holds the message (so a message up to 16 KiB is masked and written in one piece).
-TEST(MaskingBuffer, SizedToTheMessageWithinBounds) {
-  EXPECT_EQ(masking_buffer_bytes(0), 512u);
-  EXPECT_EQ(masking_buffer_bytes(64), 512u);
-  EXPECT_EQ(masking_buffer_bytes(512), 512u);
-  EXPECT_EQ(masking_buffer_bytes(513), 1024u);
-  EXPECT_EQ(masking_buffer_bytes(1024), 1024u);
-  EXPECT_EQ(masking_buffer_bytes(1025), 2048u);
-  EXPECT_EQ(masking_buffer_bytes(16 * 1024), 16u * 1024);
-  EXPECT_EQ(masking_buffer_bytes(16 * 1024 + 1), 16u * 1024);
-  EXPECT_EQ(masking_buffer_bytes(std::size_t{64} << 20), 16u * 1024);
 }
 
 }  // namespace

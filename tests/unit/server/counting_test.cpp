@@ -62,10 +62,10 @@ TEST(Counting, MintOutcomes) {
 }
 
 TEST(Counting, EndCauses) {
-  using Ended = relay::PumpResult::Ended;
+  using Ended = relay::TunnelResult::Ended;
   using metrics::EndCause;
   auto cause = [](Ended how, std::uint16_t code, std::string reason = {}) {
-    relay::PumpResult r;
+    relay::TunnelResult r;
     r.how = how;
     r.close_code = code;
     r.reason = std::move(reason);
@@ -76,6 +76,7 @@ TEST(Counting, EndCauses) {
   EXPECT_EQ(cause(Ended::client_error, 1001), EndCause::client_error);
   EXPECT_EQ(cause(Ended::upstream_error, 1011), EndCause::upstream_error);
   EXPECT_EQ(cause(Ended::too_big, 1009), EndCause::message_too_big);
+  EXPECT_EQ(cause(Ended::protocol_error, 1002), EndCause::protocol_error);
   EXPECT_EQ(cause(Ended::ended_by_server, 1001, "Server shutting down"), EndCause::shutdown);
   EXPECT_EQ(cause(Ended::ended_by_server, 1008, "Token revoked"), EndCause::revoked);
   EXPECT_EQ(cause(Ended::ended_by_server, 1000, std::string(kMaxSessionDurationReason)), EndCause::max_session_duration);

@@ -1,4 +1,4 @@
-// The frame pump through a mini door: frames, order, close propagation, failures, limits,
+// The tunnel through a mini door: frames, order, close propagation, failures, limits,
 // end(), back-pressure and keep-alive pings.
 #include "relay_fixture.h"
 
@@ -8,9 +8,9 @@
 namespace bouncer::relay::testing {
 namespace {
 
-using Ended = PumpResult::Ended;
+using Ended = TunnelResult::Ended;
 
-class PumpTest : public RelayFixture {};
+class TunnelTest : public RelayFixture {};
 
 std::string bytes_0_to_255() {
   std::string s(256, '\0');
@@ -43,7 +43,7 @@ constexpr std::uint64_t kFnvBasis = 0xcbf29ce484222325ull;
 // ---------------------------------------------------------------------------------------
 
 // Text and binary, empty and 1 MiB (exactly the default limit) cross both ways unchanged.
-TEST_F(PumpTest, TextAndBinaryFramesRelayedUnchangedBothWays) {
+TEST_F(TunnelTest, TextAndBinaryFramesRelayedUnchangedBothWays) {
   start_upstream(echo_script());
   start_door();
   std::string big_binary(1 << 20, '\0');
@@ -82,14 +82,14 @@ TEST_F(PumpTest, TextAndBinaryFramesRelayedUnchangedBothWays) {
   }
   EXPECT_EQ(result().how, Ended::client_closed);
   EXPECT_EQ(result().close_code, 1000);
-  EXPECT_EQ(result().frames_to_upstream, sent.size());
-  EXPECT_EQ(result().frames_to_client, sent.size());
+  EXPECT_EQ(result().messages_to_upstream, sent.size());
+  EXPECT_EQ(result().messages_to_client, sent.size());
   EXPECT_EQ(result().bytes_to_upstream, bytes);
   EXPECT_EQ(result().bytes_to_client, bytes);
   EXPECT_EQ(sessions[0]->end_calls, 1);
 }
 
-TEST_F(PumpTest, OrderPreservedOver1000Messages) {
+TEST_F(TunnelTest, OrderPreservedOver1000Messages) {
   constexpr int kCount = 1000;
   start_upstream(echo_script());
   start_door();
@@ -115,15 +115,15 @@ TEST_F(PumpTest, OrderPreservedOver1000Messages) {
     ASSERT_EQ(echoes[n].data, "m" + std::to_string(i));
     ASSERT_EQ(echoes[n].text, i % 2 == 0);
   }
-  EXPECT_EQ(result().frames_to_upstream, static_cast<std::uint64_t>(kCount));
-  EXPECT_EQ(result().frames_to_client, static_cast<std::uint64_t>(kCount));
+  EXPECT_EQ(result().messages_to_upstream, static_cast<std::uint64_t>(kCount));
+  EXPECT_EQ(result().messages_to_client, static_cast<std::uint64_t>(kCount));
 }
 
 // ---------------------------------------------------------------------------------------
 // Closing and failing
 // ---------------------------------------------------------------------------------------
 
-TEST_F(PumpTest, ClientCloseCodeAndReasonReachUpstream) {
+TEST_F(TunnelTest, ClientCloseCodeAndReasonReachUpstream) {
   start_upstream(echo_script());
   start_door();
   bool done = false;
@@ -141,12 +141,12 @@ TEST_F(PumpTest, ClientCloseCodeAndReasonReachUpstream) {
   EXPECT_EQ(result().how, Ended::client_closed);
   EXPECT_EQ(result().close_code, 4001);
   EXPECT_EQ(result().reason, "bye");
-  EXPECT_EQ(result().frames_to_upstream, 1u);
-  EXPECT_EQ(result().frames_to_client, 1u);
+  EXPECT_EQ(result().messages_to_upstream, 1u);
+  EXPECT_EQ(result().messages_to_client, 1u);
 }
 
 // A close frame without a status code is passed on without one.
-TEST_F(PumpTest, ClientCloseWithoutCodeStaysWithoutCode) {
+TEST_F(TunnelTest, ClientCloseWithoutCodeStaysWithoutCode) {
   start_upstream(echo_script());
   start_door();
   bool done = false;
@@ -162,7 +162,7 @@ TEST_F(PumpTest, ClientCloseWithoutCodeStaysWithoutCode) {
   EXPECT_EQ(result().close_code, 1005);
 }
 
-TEST_F(PumpTest, UpstreamCloseCodeAndReasonReachClient) {
+TEST_F(TunnelTest, UpstreamCloseCodeAndReasonReachClient) {
   start_upstream([](Ws& ws) -> net::awaitable<void> {
     co_await read_message(ws);
     co_await ws.async_close(close_reason(4002, "later"), net::use_awaitable);
@@ -183,7 +183,7 @@ TEST_F(PumpTest, UpstreamCloseCodeAndReasonReachClient) {
   EXPECT_EQ(result().reason, "later");
 }
 
-TEST_F(PumpTest, UpstreamTcpDropGivesClient1011) {
+TEST_F(TunnelTest, UpstreamTcpDropGivesClient1011) {
   start_upstream([](Ws& ws) -> net::awaitable<void> {
     co_await read_message(ws);
     reset_socket(beast::get_lowest_layer(ws).socket());
@@ -203,7 +203,7 @@ TEST_F(PumpTest, UpstreamTcpDropGivesClient1011) {
   EXPECT_EQ(result().close_code, 1011);
 }
 
-TEST_F(PumpTest, ClientTcpDropClosesUpstreamWith1001) {
+TEST_F(TunnelTest, ClientTcpDropClosesUpstreamWith1001) {
   start_upstream(echo_script());
   start_door();
   bool done = false;
@@ -225,9 +225,8 @@ TEST_F(PumpTest, ClientTcpDropClosesUpstreamWith1001) {
 // Limits
 // ---------------------------------------------------------------------------------------
 
-TEST_F(PumpTest, OversizeFromClientClosesBothWith1009) {
-  pump_options.max_message_bytes = 1024;
-  connect_options.max_message_bytes = 1024;
+TEST_F(TunnelTest, OversizeFromClientClosesBothWith1009) {
+  tunnel_options.max_message_bytes = 1024;
   start_upstream(echo_script());
   start_door();
   Message at_limit, end;
@@ -248,8 +247,8 @@ TEST_F(PumpTest, OversizeFromClientClosesBothWith1009) {
   EXPECT_EQ(result().close_code, 1009);
 }
 
-TEST_F(PumpTest, OversizeFromUpstreamClosesBothWith1009) {
-  pump_options.max_message_bytes = 1024;
+TEST_F(TunnelTest, OversizeFromUpstreamClosesBothWith1009) {
+  tunnel_options.max_message_bytes = 1024;
   start_upstream([this](Ws& ws) -> net::awaitable<void> {
     co_await write_message(ws, std::string(2000, 'x'), true);
     upstream_ends.push_back(co_await read_message(ws));
@@ -272,7 +271,7 @@ TEST_F(PumpTest, OversizeFromUpstreamClosesBothWith1009) {
 // end()
 // ---------------------------------------------------------------------------------------
 
-TEST_F(PumpTest, EndSendsFinalTextThenClosesBothSides) {
+TEST_F(TunnelTest, EndSendsFinalTextThenClosesBothSides) {
   start_upstream(echo_script());
   start_door();
   const std::string final_text = R"({"type":"session_ended","reason":"max_session_duration"})";
@@ -281,7 +280,7 @@ TEST_F(PumpTest, EndSendsFinalTextThenClosesBothSides) {
     Ws client = co_await connect_client();
     co_await write_message(client, "hi", true);
     co_await read_message(client);
-    (co_await session_started())->pump->end(4000, "Session time limit reached", final_text);
+    (co_await session_started())->tunnel->end(4000, "Session time limit reached", final_text);
     text = co_await read_message(client);
     end = co_await read_message(client);
   });
@@ -299,7 +298,7 @@ TEST_F(PumpTest, EndSendsFinalTextThenClosesBothSides) {
   EXPECT_EQ(result().reason, "Session time limit reached");
 }
 
-TEST_F(PumpTest, EndWith1001ClosesUpstreamWith1001) {
+TEST_F(TunnelTest, EndWith1001ClosesUpstreamWith1001) {
   start_upstream(echo_script());
   start_door();
   Message end;
@@ -307,7 +306,7 @@ TEST_F(PumpTest, EndWith1001ClosesUpstreamWith1001) {
     Ws client = co_await connect_client();
     co_await write_message(client, "hi", true);
     co_await read_message(client);
-    (co_await session_started())->pump->end(1001, "Server shutting down");
+    (co_await session_started())->tunnel->end(1001, "Server shutting down");
     end = co_await read_message(client);
   });
   ASSERT_TRUE(run_until([&] { return end.ec && ended() && upstream_ends.size() == 1; }));
@@ -318,13 +317,13 @@ TEST_F(PumpTest, EndWith1001ClosesUpstreamWith1001) {
 }
 
 // A reason longer than a close frame holds is cut, not fatal.
-TEST_F(PumpTest, EndWithOverlongReasonIsCut) {
+TEST_F(TunnelTest, EndWithOverlongReasonIsCut) {
   start_upstream(echo_script());
   start_door();
   Message end;
   spawn([&]() -> net::awaitable<void> {
     Ws client = co_await connect_client();
-    (co_await session_started())->pump->end(4000, std::string(300, 'r'));
+    (co_await session_started())->tunnel->end(4000, std::string(300, 'r'));
     end = co_await read_message(client);
   });
   ASSERT_TRUE(run_until([&] { return end.ec && ended(); }));
@@ -333,7 +332,7 @@ TEST_F(PumpTest, EndWithOverlongReasonIsCut) {
 }
 
 // The second end() and one after the session finished change nothing.
-TEST_F(PumpTest, EndTwiceAndAfterTheEndIsHarmless) {
+TEST_F(TunnelTest, EndTwiceAndAfterTheEndIsHarmless) {
   start_upstream(echo_script());
   start_door();
   std::vector<Message> got;
@@ -341,8 +340,8 @@ TEST_F(PumpTest, EndTwiceAndAfterTheEndIsHarmless) {
     Ws client = co_await connect_client();
     co_await write_message(client, "hi", true);
     co_await read_message(client);
-    (co_await session_started())->pump->end(4000, "first", "final-1");
-    (co_await session_started())->pump->end(4001, "second", "final-2");
+    (co_await session_started())->tunnel->end(4000, "first", "final-1");
+    (co_await session_started())->tunnel->end(4001, "second", "final-2");
     for (;;) {
       got.push_back(co_await read_message(client));
       if (got.back().ec) break;
@@ -353,23 +352,23 @@ TEST_F(PumpTest, EndTwiceAndAfterTheEndIsHarmless) {
   EXPECT_EQ(got[0].data, "final-1");
   EXPECT_EQ(got[1].close_code, 4000);
   EXPECT_EQ(got[1].close_reason, "first");
-  sessions[0]->pump->end(4002, "third", "final-3");
+  sessions[0]->tunnel->end(4002, "third", "final-3");
   run_until([] { return false; }, 1s);
   EXPECT_EQ(sessions[0]->end_calls, 1);
   EXPECT_EQ(result().reason, "first");
 }
 
-TEST_F(PumpTest, EndFromAnotherThread) {
+TEST_F(TunnelTest, EndFromAnotherThread) {
   start_upstream(echo_script());
   start_door();
-  std::shared_ptr<Pump> shared_pump;
+  std::shared_ptr<Tunnel> shared_tunnel;
   std::atomic<bool> ready{false};
   Message text, end;
   spawn([&]() -> net::awaitable<void> {
     Ws client = co_await connect_client();
     co_await write_message(client, "hi", true);
     co_await read_message(client);
-    shared_pump = (co_await session_started())->pump;
+    shared_tunnel = (co_await session_started())->tunnel;
     ready.store(true, std::memory_order_release);
     text = co_await read_message(client);
     end = co_await read_message(client);
@@ -379,7 +378,7 @@ TEST_F(PumpTest, EndFromAnotherThread) {
     while (!ready.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(1ms);
     }
-    if (ready.load(std::memory_order_acquire)) shared_pump->end(4000, "bye", "final");
+    if (ready.load(std::memory_order_acquire)) shared_tunnel->end(4000, "bye", "final");
   });
   const bool finished = run_until([&] { return end.ec && ended(); });
   other.join();
@@ -391,7 +390,7 @@ TEST_F(PumpTest, EndFromAnotherThread) {
 
 // end() in the same instant as a close from either peer: one ending, no double close,
 // on_end once, whichever wins.
-TEST_F(PumpTest, EndRacingWithCloses) {
+TEST_F(TunnelTest, EndRacingWithCloses) {
   constexpr int kRounds = 24;
   start_upstream([this](Ws& ws) -> net::awaitable<void> {
     for (;;) {
@@ -417,27 +416,27 @@ TEST_F(PumpTest, EndRacingWithCloses) {
       Ws client = co_await connect_client();
       co_await write_message(client, "hi", true);
       co_await read_message(client);
-      auto& pump = *(co_await session_started(static_cast<std::size_t>(i)))->pump;
+      auto& tunnel = *(co_await session_started(static_cast<std::size_t>(i)))->tunnel;
       beast::error_code ec;
       switch (i % 4) {
         case 0:  // client close first, end() right behind it
           spawn([&]() -> net::awaitable<void> {
             co_await client.async_close(close_reason(4001, "client done"), net::redirect_error(net::use_awaitable, ec));
           });
-          pump.end(4000, "ended", "final");
+          tunnel.end(4000, "ended", "final");
           break;
         case 1:  // end() first, client close right behind it
-          pump.end(4000, "ended", "final");
+          tunnel.end(4000, "ended", "final");
           co_await client.async_close(close_reason(4001, "client done"), net::redirect_error(net::use_awaitable, ec));
           break;
         case 2:  // the upstream closes while end() is on its way
           co_await write_message(client, "close-please", true);
-          pump.end(4000, "ended", "final");
+          tunnel.end(4000, "ended", "final");
           break;
         case 3:  // end() twice around an upstream close
-          pump.end(4000, "ended", "final");
+          tunnel.end(4000, "ended", "final");
           co_await write_message(client, "close-please", true);
-          pump.end(4003, "again", "final-2");
+          tunnel.end(4003, "again", "final-2");
           break;
       }
       // Drain whatever comes until the stream ends.
@@ -470,7 +469,7 @@ TEST_F(PumpTest, EndRacingWithCloses) {
 
 // end() while a large write to a client that is not reading is in progress: the final
 // text waits for it (one write at a time) and comes last, once.
-TEST_F(PumpTest, EndWaitsForTheWriteInProgress) {
+TEST_F(TunnelTest, EndWaitsForTheWriteInProgress) {
   constexpr std::size_t kSize = 512 * 1024;
   start_upstream([this](Ws& ws) -> net::awaitable<void> {
     for (int k = 0; k < 8; ++k) co_await write_message(ws, std::string(kSize, static_cast<char>('a' + k)), false);
@@ -480,8 +479,8 @@ TEST_F(PumpTest, EndWaitsForTheWriteInProgress) {
   std::vector<Message> got;
   spawn([&]() -> net::awaitable<void> {
     Ws client = co_await connect_client();
-    co_await sleep_for(300ms);  // the pump's writes to us back up
-    (co_await session_started())->pump->end(4000, "bye", "final");
+    co_await sleep_for(300ms);  // the tunnel's writes to us back up
+    (co_await session_started())->tunnel->end(4000, "bye", "final");
     co_await sleep_for(100ms);
     for (;;) {
       got.push_back(co_await read_message(client));
@@ -508,11 +507,11 @@ TEST_F(PumpTest, EndWaitsForTheWriteInProgress) {
 // ---------------------------------------------------------------------------------------
 
 // The upstream sends 64 MiB while the client reads nothing: once the buffers on the way
-// are full, what the pump has written to the client stops growing and the upstream's
+// are full, what the tunnel has written to the client stops growing and the upstream's
 // writes stop completing — for 2 s in a row, far below 64 MiB. Then the client reads
 // everything, intact.
-TEST_F(PumpTest, SlowClientStallsTheUpstream) {
-  pump_options.idle_timeout = 600s;  // however long the machine takes to fill the buffers
+TEST_F(TunnelTest, SlowClientStallsTheUpstream) {
+  tunnel_options.idle_timeout = 600s;  // however long the machine takes to fill the buffers
   constexpr std::size_t kFrame = 64 * 1024;
   constexpr int kFrames = 1024;  // 64 MiB
   std::uint64_t upstream_written = 0;
@@ -568,21 +567,21 @@ TEST_F(PumpTest, SlowClientStallsTheUpstream) {
   constexpr std::uint64_t kTotal = std::uint64_t{kFrame} * kFrames;
   std::printf("[ stalled  ] upstream had written %llu bytes, %llu waited in the client's socket\n",
               static_cast<unsigned long long>(written_at_stall), static_cast<unsigned long long>(queued_at_stall));
-  EXPECT_TRUE(stalled) << "the upstream's writes and the pump's writes to the client kept completing";
+  EXPECT_TRUE(stalled) << "the upstream's writes and the tunnel's writes to the client kept completing";
   EXPECT_LT(written_at_stall, kTotal / 2);
   EXPECT_EQ(received_frames, kFrames);
   EXPECT_EQ(received_bytes, kTotal);
   EXPECT_EQ(received_hash, sent_hash);
   EXPECT_EQ(result().bytes_to_client, kTotal);
-  EXPECT_EQ(result().frames_to_client, static_cast<std::uint64_t>(kFrames));
+  EXPECT_EQ(result().messages_to_client, static_cast<std::uint64_t>(kFrames));
 }
 
 // A client that stops reading but keeps talking, in front of a healthy upstream that
-// streams: the pump stops reading the upstream meanwhile, and must not take that for the
+// streams: the tunnel stops reading the upstream meanwhile, and must not take that for the
 // upstream's silence. After idle_timeout without taking a byte the client is the one
 // dropped, and the upstream gets a clean close.
-TEST_F(PumpTest, NonReadingClientIsBlamedNotTheUpstream) {
-  pump_options.idle_timeout = 2s;
+TEST_F(TunnelTest, NonReadingClientIsBlamedNotTheUpstream) {
+  tunnel_options.idle_timeout = 2s;
   int upstream_got = 0;
   start_upstream([&](Ws& ws) -> net::awaitable<void> {
     bool reader_done = false;
@@ -631,11 +630,11 @@ TEST_F(PumpTest, NonReadingClientIsBlamedNotTheUpstream) {
   EXPECT_EQ(upstream_ends[0].close_reason, "Client gone");
 }
 
-// Both peers stop reading while each has a large message on its way: both of the pump's
+// Both peers stop reading while each has a large message on its way: both of the tunnel's
 // reads are paused behind stuck writes. The session still ends — on its own, or when
 // end() is called (its close frames would otherwise wait for the stuck writes forever).
-TEST_F(PumpTest, PeersThatBothStopReadingAreDropped) {
-  pump_options.idle_timeout = 2s;
+TEST_F(TunnelTest, PeersThatBothStopReadingAreDropped) {
+  tunnel_options.idle_timeout = 2s;
   auto flood = [](Ws& ws) -> net::awaitable<void> {
     std::string frame(64 * 1024, 'f');
     ws.binary(true);
@@ -655,10 +654,10 @@ TEST_F(PumpTest, PeersThatBothStopReadingAreDropped) {
       spawn([&, round, session]() -> net::awaitable<void> {
         if (round == 1) {
           co_await sleep_for(1000ms);
-          session->pump->end(4000, "bye", "final");
+          session->tunnel->end(4000, "bye", "final");
         }
       });
-      co_await flood(client);  // returns when the pump has dropped us
+      co_await flood(client);  // returns when the tunnel has dropped us
       client_done[round] = true;
     }
   });
@@ -675,8 +674,8 @@ TEST_F(PumpTest, PeersThatBothStopReadingAreDropped) {
 // ---------------------------------------------------------------------------------------
 
 // A quiet client that answers pings outlives idle_timeout.
-TEST_F(PumpTest, ClientAnsweringPingsStaysConnected) {
-  pump_options.idle_timeout = 2s;
+TEST_F(TunnelTest, ClientAnsweringPingsStaysConnected) {
+  tunnel_options.idle_timeout = 2s;
   start_upstream(echo_script());
   start_door();
   int pings = 0;
@@ -706,8 +705,8 @@ TEST_F(PumpTest, ClientAnsweringPingsStaysConnected) {
 }
 
 // A client that never reads again (so never answers a ping) is dropped after idle_timeout.
-TEST_F(PumpTest, SilentClientIsDropped) {
-  pump_options.idle_timeout = 2s;
+TEST_F(TunnelTest, SilentClientIsDropped) {
+  tunnel_options.idle_timeout = 2s;
   start_upstream(echo_script());
   start_door();
   spawn([&]() -> net::awaitable<void> {
@@ -720,8 +719,8 @@ TEST_F(PumpTest, SilentClientIsDropped) {
   EXPECT_EQ(upstream_ends[0].close_reason, "Client gone");
 }
 
-TEST_F(PumpTest, SilentUpstreamIsDropped) {
-  pump_options.idle_timeout = 2s;
+TEST_F(TunnelTest, SilentUpstreamIsDropped) {
+  tunnel_options.idle_timeout = 2s;
   start_upstream([](Ws&) -> net::awaitable<void> { co_await sleep_for(60s); });
   start_door();
   Message end;
