@@ -30,6 +30,16 @@
 //       Opens N sessions (each: connect + handshake + one message and its echo, at most
 //       --concurrency opening at once), prints `READY opened=N …` on stdout, holds them all
 //       open and idle for --duration seconds, then closes them: the memory scenario.
+//   bouncer_wsload stall      --url URL [--model M --tokens FILE] [--sessions 100] [--messages 4]
+//                             [--size 1048576] [--concurrency 64] [--duration 10]
+//       Opens N sessions as hold does (each with one 64 B echo), prints `READY opened=N …`, then
+//       on each sends --messages binary messages of --size bytes and never reads again: every
+//       echo backs up towards a reader that has stalled. Every 250 ms prints `PROGRESS t=S
+//       written=W acked=A unread=U` (W messages fully written, A bytes the server's end has
+//       acknowledged, U echoed bytes waiting unread in our receive queues, all sessions), for
+//       --duration seconds or until SIGUSR1 (the caller measures the server meanwhile), then
+//       resets every connection: a write still pending can neither end nor be followed by a
+//       close handshake, and the echoes are never read. The stalled scenario.
 //   bouncer_wsload flood      --url URL --model M --tokens FILE(invalid credentials) [--rate 20000]
 //                             [--concurrency 256] [--duration 10]
 //       Open loop: a new connection presenting the next (invalid) credential every 1/rate s,
@@ -52,12 +62,17 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -117,22 +132,25 @@ struct Options {
   double rate = 0;  // 0: the mode's default (latency 5000, flood 20000; admit: closed loop)
   std::uint64_t max = 0;  // 0: the mode's default
   std::size_t size = 0;   // 0: the mode's default
+  unsigned messages = 4;  // stall: messages sent per session
   std::optional<bool> text;
 };
 
 [[noreturn]] void usage(const std::string& error) {
   if (!error.empty()) std::cerr << "bouncer_wsload: " << error << "\n";
   std::cerr <<
-      "usage: bouncer_wsload admit|throughput|latency|mint|hold|flood [options]   (see the top of bench/ws/load.cpp)\n"
+      "usage: bouncer_wsload admit|throughput|latency|mint|hold|stall|flood [options]   (see the top of bench/ws/load.cpp)\n"
       "  --url URL            ws://127.0.0.1:PORT[/path] (http://… for mint); loopback only\n"
       "  --model M            append /v1/stream?model=M to the URL (Bouncer)\n"
       "  --tokens FILE        one credential a line; admit: one per operation; else one per session\n"
-      "  --concurrency N      admit/mint/hold/flood: operations in flight (default 32; hold 64, flood 256)\n"
-      "  --sessions N         throughput (default 1) / latency (default 100) / hold (default 1000)\n"
+      "  --concurrency N      admit/mint/hold/stall/flood: operations in flight (default 32; hold, stall 64;\n"
+      "                       flood 256)\n"
+      "  --sessions N         throughput (default 1) / latency, stall (default 100) / hold (default 1000)\n"
       "  --threads 1|2        client I/O threads (default 1)\n"
       "  --duration S         seconds (default 10, at most 120)\n"
       "  --max N              at most N operations (admit) / messages (throughput, latency)\n"
-      "  --size B             message bytes (admit, latency: 64; throughput: 1024)\n"
+      "  --size B             message bytes (admit, latency: 64; throughput: 1024; stall: 1048576)\n"
+      "  --messages N         stall: messages sent per session, never read (default 4, at most 1024)\n"
       "  --window N           throughput: messages in flight per session (default 64)\n"
       "  --rate R             latency: messages per second offered, all sessions (default 5000);\n"
       "                       flood: connections per second (default 20000); admit: open loop at R/s\n"
@@ -187,31 +205,33 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--rate") o.rate = number();
     else if (arg == "--max" || arg == "--count") o.max = static_cast<std::uint64_t>(number());
     else if (arg == "--size") o.size = static_cast<std::size_t>(number());
+    else if (arg == "--messages") o.messages = static_cast<unsigned>(number());
     else if (arg == "--text") o.text = true;
     else if (arg == "--binary") o.text = false;
     else usage("unknown argument " + arg);
   }
   if (o.mode != "admit" && o.mode != "throughput" && o.mode != "latency" && o.mode != "mint" && o.mode != "hold" &&
-      o.mode != "flood") {
+      o.mode != "stall" && o.mode != "flood") {
     usage("unknown mode " + o.mode);
   }
   if (o.url.empty()) usage("--url is required");
   if (o.duration <= 0 || o.duration > kMaxDuration) usage("--duration must be in (0, 120]");
   if (o.grace > 10) usage("--grace is at most 10");
   if (o.threads < 1 || o.threads > 2) usage("--threads is 1 or 2");
-  if (o.concurrency == 0) o.concurrency = o.mode == "hold" ? 64 : o.mode == "flood" ? 256 : 32;
+  if (o.concurrency == 0) o.concurrency = o.mode == "hold" || o.mode == "stall" ? 64 : o.mode == "flood" ? 256 : 32;
   if (o.concurrency > 4096) usage("--concurrency must be in [1, 4096]");
   if (o.window < 1 || o.window > 1 << 16) usage("--window must be in [1, 65536]");
   if (o.rate == 0) o.rate = o.mode == "latency" ? 5000 : o.mode == "flood" ? 20000 : 0;
   if ((o.mode == "latency" || o.mode == "flood") && (o.rate <= 0 || o.rate > 1e6)) usage("--rate must be in (0, 1e6]");
   if (o.rate > 1e6) usage("--rate is at most 1e6");
-  if (o.sessions == 0) o.sessions = o.mode == "latency" ? 100 : o.mode == "hold" ? 1000 : 1;
+  if (o.sessions == 0) o.sessions = o.mode == "latency" || o.mode == "stall" ? 100 : o.mode == "hold" ? 1000 : 1;
   if (o.sessions > 20000) usage("--sessions is at most 20000");
   if (o.mode == "flood" && (o.tokens_file.empty() || o.model.empty())) {
     usage("flood needs --model M --tokens FILE (invalid credentials)");
   }
-  if (o.size == 0) o.size = o.mode == "throughput" ? 1024 : 64;
+  if (o.size == 0) o.size = o.mode == "throughput" ? 1024 : o.mode == "stall" ? 1u << 20 : 64;
   if (o.size > (1u << 20)) usage("--size is at most 1 MiB");
+  if (o.messages < 1 || o.messages > 1024) usage("--messages must be in [1, 1024]");
   if (!o.text) o.text = o.mode != "throughput";
   if (o.max == 0) o.max = o.mode == "mint" ? 0 : 100'000'000;
   if (o.mode == "mint" && (o.max == 0 || o.key_file.empty() || o.out_file.empty())) {
@@ -699,6 +719,83 @@ net::awaitable<void> hold_close_worker(HoldShared& sh, std::size_t thread, std::
 }
 
 // ---------------------------------------------------------------------------------------
+// stall: sessions that send and never read (memory per stalled reader). They are opened as
+// hold opens them; then each writes its messages, and nothing reads the echoes.
+// ---------------------------------------------------------------------------------------
+struct StallShared {
+  std::string message;
+  std::uint64_t messages = 0;
+  std::atomic<std::uint64_t> written{0}, reset{0};
+  std::atomic<bool> closing{false};
+};
+
+// SIGUSR1 ends the hold early: the caller has measured what it wanted.
+volatile std::sig_atomic_t g_release = 0;
+void on_release(int) { g_release = 1; }
+
+net::awaitable<void> stall_writer(HoldShared& sh, StallShared& ss, std::size_t i, Stats& st) {
+  auto& ws = *sh.open[i];
+  ws.binary(true);
+  for (std::uint64_t k = 0; k < ss.messages; ++k) {
+    if (auto [ec, n] = co_await ws.async_write(net::buffer(ss.message), use_tuple); ec) {
+      if (!ss.closing) st.fail("write", describe(ec));
+      co_return;
+    }
+    ++ss.written;
+    ++st.sent;
+  }
+}
+
+// Resets the sessions of I/O thread `thread` (SO_LINGER 0, then close): a write still pending
+// ends with operation_aborted, and the echoes left unread are dropped.
+net::awaitable<void> stall_reset_worker(HoldShared& sh, StallShared& ss, std::size_t thread, Stats& st) {
+  for (std::size_t i = 0; i < sh.open.size(); ++i) {
+    if (!sh.open[i] || sh.owner[i] != thread) continue;
+    auto& socket = beast::get_lowest_layer(*sh.open[i]).socket();
+    boost::system::error_code ec;
+    socket.set_option(net::socket_base::linger(true, 0), ec);
+    socket.close(ec);
+    if (ec) {
+      st.fail("close", describe(ec));
+    } else {
+      ++ss.reset;
+    }
+  }
+  co_return;
+}
+
+// The kernel's struct tcp_info only grows at its end; glibc's copy (<netinet/tcp.h>; the kernel's
+// <linux/tcp.h> clashes with it) stops at tcpi_total_retrans, and tcpi_bytes_acked (Linux 4.1+)
+// comes two fields later.
+struct TcpInfoAcked {
+  tcp_info base;
+  std::uint64_t pacing_rate, max_pacing_rate, bytes_acked;
+};
+static_assert(sizeof(tcp_info) == 104 && offsetof(TcpInfoAcked, bytes_acked) == 120,
+              "struct tcp_info is not laid out as Linux's");
+
+struct StallProgress {
+  std::uint64_t acked = 0;   // bytes the server's end acknowledged (handshakes included)
+  std::uint64_t unread = 0;  // bytes waiting in our receive queues
+};
+
+// Read by the main thread from the descriptors of the open sessions, which stay open until the
+// hold ends (stall_reset_worker closes them afterwards).
+StallProgress stall_progress(const std::vector<int>& fds) {
+  StallProgress p;
+  for (const int fd : fds) {
+    TcpInfoAcked info{};
+    socklen_t len = sizeof info;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && len >= offsetof(TcpInfoAcked, bytes_acked) + 8) {
+      p.acked += info.bytes_acked;
+    }
+    int unread = 0;
+    if (ioctl(fd, FIONREAD, &unread) == 0 && unread > 0) p.unread += static_cast<std::uint64_t>(unread);
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------
 // throughput and latency: long sessions
 // ---------------------------------------------------------------------------------------
 struct StreamShared {
@@ -913,6 +1010,26 @@ void raise_fd_limit() {
   }
 }
 
+// Opens o.sessions sessions for hold and stall, each with one text echo of `echo_size` bytes, at
+// most o.concurrency at once and for at most 60 s, whatever the hold time; false if the watchdog
+// stopped it.
+bool open_held(HoldShared& sh, Runner& runner, const Options& o, std::size_t echo_size) {
+  sh.url = parse_url(o.url, "ws");
+  sh.target = stream_target(sh.url, o.model);
+  if (!o.tokens_file.empty()) sh.tokens = read_lines(o.tokens_file);
+  if (!o.tokens_file.empty() && sh.tokens.empty()) die("no token in " + o.tokens_file);
+  sh.payload = make_payload(echo_size, true);
+  sh.sessions = o.sessions;
+  sh.open.resize(o.sessions);
+  sh.owner.resize(o.sessions);
+  sh.give_up_at = Clock::now() + 60s;
+  runner.start();
+  for (unsigned w = 0; w < o.concurrency; ++w) {
+    runner.spawn(w, hold_open_worker(sh, w % runner.size(), runner.stats(w)));
+  }
+  return runner.wait(sh.give_up_at + 10s);
+}
+
 int run(const Options& o) {
   raise_fd_limit();
   if (!o.origin.empty()) g_handshake_headers.emplace_back("Origin", o.origin);
@@ -1009,22 +1126,8 @@ int run(const Options& o) {
     }
   } else if (o.mode == "hold") {
     HoldShared sh;
-    sh.url = parse_url(o.url, "ws");
-    sh.target = stream_target(sh.url, o.model);
-    if (!o.tokens_file.empty()) sh.tokens = read_lines(o.tokens_file);
-    if (!o.tokens_file.empty() && sh.tokens.empty()) die("no token in " + o.tokens_file);
-    sh.payload = make_payload(o.size, true);
-    sh.sessions = o.sessions;
-    sh.open.resize(o.sessions);
-    sh.owner.resize(o.sessions);
-    // Opening is bounded too: at most 60 s, whatever the hold time.
     const auto t0 = Clock::now();
-    sh.give_up_at = t0 + 60s;
-    runner.start();
-    for (unsigned w = 0; w < o.concurrency; ++w) {
-      runner.spawn(w, hold_open_worker(sh, w % runner.size(), runner.stats(w)));
-    }
-    clean = runner.wait(sh.give_up_at + 10s);
+    clean = open_held(sh, runner, o, o.size);
     const double open_s = std::chrono::duration<double>(Clock::now() - t0).count();
     std::cout << "READY opened=" << sh.opened << " of " << o.sessions << " in " << fixed(open_s, 2) << " s" << std::endl;
     // Hold: every session open and idle (the caller measures the servers now).
@@ -1045,6 +1148,61 @@ int run(const Options& o) {
               << fixed(close_s, 2) << " s; errors " << all.error_count() << "\n";
     result << "RESULT mode=hold sessions=" << o.sessions << " opened=" << sh.opened << " closed_ok=" << sh.closed_ok
            << " errors=" << all.error_count() << " open_s=" << fixed(open_s, 3) << " close_s=" << fixed(close_s, 3);
+  } else if (o.mode == "stall") {
+    std::signal(SIGUSR1, on_release);  // before READY: the caller signals only after it
+    HoldShared sh;
+    StallShared ss;
+    const auto t0 = Clock::now();
+    clean = open_held(sh, runner, o, 64);
+    const double open_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::cout << "READY opened=" << sh.opened << " of " << o.sessions << " in " << fixed(open_s, 2) << " s" << std::endl;
+    std::vector<int> fds;
+    for (const auto& ws : sh.open) {
+      if (ws) fds.push_back(beast::get_lowest_layer(*ws).socket().native_handle());
+    }
+    ss.message = make_payload(o.size, false);
+    ss.messages = o.messages;
+    for (std::size_t i = 0; i < sh.open.size(); ++i) {
+      if (sh.open[i]) runner.spawn(sh.owner[i], stall_writer(sh, ss, i, runner.stats(sh.owner[i])));
+    }
+    // Hold: the writers write what the server takes; nothing reads. At most --duration.
+    const auto t1 = Clock::now();
+    const auto hold_until = t1 + duration;
+    auto next_report = t1;
+    StallProgress progress;
+    while (!g_release && Clock::now() < hold_until) {
+      if (Clock::now() >= next_report) {
+        progress = stall_progress(fds);
+        std::cout << "PROGRESS t=" << fixed(std::chrono::duration<double>(Clock::now() - t1).count(), 2)
+                  << " written=" << ss.written << " acked=" << progress.acked << " unread=" << progress.unread
+                  << std::endl;
+        next_report = std::max(next_report + 250ms, Clock::now());  // no burst after a stall of ours
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    progress = stall_progress(fds);
+    const std::uint64_t written = ss.written;
+    const bool released = g_release != 0;
+    const auto t2 = Clock::now();
+    const double held_s = std::chrono::duration<double>(t2 - t1).count();
+    ss.closing = true;
+    for (std::size_t t = 0; t < runner.size(); ++t) runner.spawn(t, stall_reset_worker(sh, ss, t, runner.stats(t)));
+    clean = runner.wait(Clock::now() + 30s) && clean;
+    const double close_s = std::chrono::duration<double>(Clock::now() - t2).count();
+    runner.stop();
+    sh.open.clear();
+    Stats all = runner.merged();
+    print_errors(all);
+    std::cout << "stall: " << sh.opened << " of " << o.sessions << " sessions opened in " << fixed(open_s, 2) << " s; "
+              << written << " of " << sh.opened * o.messages << " messages of " << o.size << " B written, "
+              << progress.acked << " bytes acknowledged, " << progress.unread << " echoed bytes unread after "
+              << fixed(held_s, 2) << " s" << (released ? " (released)" : "") << "; " << ss.reset << " reset in "
+              << fixed(close_s, 2) << " s; errors " << all.error_count() << "\n";
+    result << "RESULT mode=stall sessions=" << o.sessions << " opened=" << sh.opened << " messages=" << o.messages
+           << " size=" << o.size << " written=" << written << " acked_bytes=" << progress.acked
+           << " unread_bytes=" << progress.unread << " released=" << (released ? 1 : 0) << " reset=" << ss.reset
+           << " errors=" << all.error_count() << " open_s=" << fixed(open_s, 3) << " held_s=" << fixed(held_s, 3)
+           << " close_s=" << fixed(close_s, 3);
   } else {
     const bool latency = o.mode == "latency";
     StreamShared sh;

@@ -3,11 +3,12 @@
 // serializers it relies on. Every "return failure" of the standard is a std::nullopt here.
 #include "origin/host.h"
 
+#include "origin/idna.h"
+#include "text/utf8.h"
+
 #include <cstddef>
 #include <utility>
 #include <vector>
-
-#include "origin/idna.h"
 
 namespace bouncer::origin::detail {
 namespace {
@@ -86,39 +87,7 @@ bool is_valid_ascii_domain(std::string_view s) {
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-      len = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-      len = 3;
-      if (b0 == 0xE0) lo = 0xA0;  // overlong
-      if (b0 == 0xED) hi = 0x9F;  // surrogates
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-      len = 4;
-      if (b0 == 0xF0) lo = 0x90;  // overlong
-      if (b0 == 0xF4) hi = 0x8F;  // past U+10FFFF
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return false;
-    }
-    i += len;
-  }
-  return true;
-}
+bool is_valid_utf8(std::string_view s) { return text::is_valid_utf8(s); }
 
 std::string percent_decode(std::string_view input) {
   std::string out;

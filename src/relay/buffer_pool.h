@@ -10,9 +10,10 @@
 
 namespace bouncer::relay {
 
-// One read's worth: at least 16 KiB, so a stream of small frames costs one read and one write
-// per many frames.
-inline constexpr std::size_t kRelayBufferBytes = 32 * 1024;
+// One read's worth: large, so a stream of small frames costs one read and one write per many
+// frames, and a large message few of each. At most one per direction is held by a session, so
+// a stalled reader costs at most 128 KiB of them.
+inline constexpr std::size_t kRelayBufferBytes = 64 * 1024;
 
 struct RelayBlock {
   std::uint8_t bytes[kRelayBufferBytes];

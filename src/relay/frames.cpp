@@ -1,5 +1,7 @@
 #include "relay/frames.h"
 
+#include "text/utf8.h"
+
 #include <algorithm>
 
 namespace bouncer::relay::frames {
@@ -23,46 +25,6 @@ bool is_known(std::uint8_t opcode) {
     default:
       return false;
   }
-}
-
-// Length of the valid UTF-8 sequence at the start of `s` (RFC 3629: no overlong forms, no
-// surrogates, nothing past U+10FFFF), or 0 when there is none.
-std::size_t utf8_sequence(const std::uint8_t* s, std::size_t n) {
-  if (n == 0) return 0;
-  const std::uint8_t b0 = s[0];
-  if (b0 < 0x80) return 1;
-  std::size_t len = 0;
-  std::uint8_t lo = 0x80;
-  std::uint8_t hi = 0xBF;  // range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    if (b0 == 0xE0) lo = 0xA0;  // overlong
-    if (b0 == 0xED) hi = 0x9F;  // surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    if (b0 == 0xF0) lo = 0x90;  // overlong
-    if (b0 == 0xF4) hi = 0x8F;  // past U+10FFFF
-  } else {
-    return 0;
-  }
-  if (n < len) return 0;
-  if (s[1] < lo || s[1] > hi) return 0;
-  for (std::size_t i = 2; i < len; ++i) {
-    if (s[i] < 0x80 || s[i] > 0xBF) return 0;
-  }
-  return len;
-}
-
-bool valid_utf8(const std::uint8_t* s, std::size_t n) {
-  std::size_t i = 0;
-  while (i < n) {
-    const std::size_t len = utf8_sequence(s + i, n - i);
-    if (len == 0) return false;
-    i += len;
-  }
-  return true;
 }
 
 FeedResult violation(std::size_t at, std::uint16_t code, const char* reason) {
@@ -262,7 +224,7 @@ FeedResult FrameTracker::feed(std::span<const std::uint8_t> bytes, StopAt stop_a
       if (length >= 2) {
         code = static_cast<std::uint16_t>((payload[0] << 8) | payload[1]);
         if (!valid_close_code(code)) return fail(kProtocolError, "Invalid close code");
-        if (!valid_utf8(payload.data() + 2, length - 2)) return fail(kProtocolError, "Close reason not UTF-8");
+        if (!text::is_valid_utf8(payload.data() + 2, length - 2)) return fail(kProtocolError, "Close reason not UTF-8");
       }
       done_ = true;
       result.kind = FeedResult::Kind::close;
@@ -315,7 +277,7 @@ std::string_view fit_close_reason(std::string_view reason) {
   const std::size_t n = std::min(reason.size(), kMaxCloseReason);
   std::size_t end = 0;
   while (end < n) {
-    const std::size_t len = utf8_sequence(s + end, n - end);
+    const std::size_t len = text::utf8_sequence_length(s + end, n - end);
     if (len == 0) break;  // cut here: a sequence past byte 123, or not UTF-8
     end += len;
   }

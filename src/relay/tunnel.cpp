@@ -34,10 +34,12 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <openssl/rand.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -123,6 +125,8 @@ struct Tunnel::Impl {
     Clock::time_point last_heard;     // bytes last read, or when the flow started listening again
     Clock::time_point write_started;  // of the pending write
     bool ping_sent = false;           // to the source, since it was last heard
+    bool hot = false;                 // its last read had bytes: more are likely (see listen)
+    std::array<std::uint8_t, 128> peek{};  // what a plain source's wait reads into (see listen)
     std::uint64_t counted_frames = 0;  // already added to the process counters
     std::uint64_t counted_bytes = 0;
   };
@@ -179,13 +183,8 @@ struct Tunnel::Impl {
     const Step step(*this);
     on_end = std::move(handler);
     started = true;
-    for (auto& peer : peers) {
-      error_code ignored;
-      peer.stream.tcp().expires_never();  // the tunnel keeps its own time
-      peer.stream.socket().set_option(net::ip::tcp::no_delay(true), ignored);
-      // Plain sockets are read and written synchronously once ready (see read_now, write).
-      if (!peer.tls) peer.stream.socket().non_blocking(true, ignored);
-    }
+    // Both sockets have TCP_NODELAY already (the listener and the upstream connect set it).
+    for (auto& peer : peers) peer.stream.tcp().expires_never();  // the tunnel keeps its own time
     const auto now = Clock::now();
     for (auto& flow : flows) flow.last_heard = now;
     arm_watchdog();
@@ -226,25 +225,65 @@ struct Tunnel::Impl {
                                   });
       return;
     }
-    peer.stream.socket().async_wait(net::socket_base::wait_read, [self = self(), source](error_code ec) {
-      self->impl_->on_readable(source, ec);
+    if (flow.hot) {
+      // Bytes came last time: more are likely. Read them into a buffer at once, without a
+      // round through the reactor. Posted, not called: a stream that never runs dry must not
+      // recurse.
+      net::post(executor, [self = self(), source] { self->impl_->read_now(source); });
+      return;
+    }
+    // Idle, or about to be: wait with the flow's small peek buffer, not a relay buffer. (Asio's
+    // async_wait would re-arm the socket in epoll, one syscall per wait; a read need not.)
+    peer.stream.socket().async_read_some(net::buffer(flow.peek), [self = self(), source](error_code ec, std::size_t n) {
+      self->impl_->on_peeked(source, ec, n);
     });
   }
 
-  // A plain socket is readable: borrow a buffer only now, and read what is there.
-  void on_readable(int source, error_code ec) {
+  // A hot plain source: read what is there into a borrowed buffer, or go back to waiting.
+  void read_now(int source) {
+    const Step step(*this);
+    Flow& flow = flows[source];
+    flow.buffer = borrow_relay_buffer();
+    error_code ec;
+    const std::size_t n = receive(source, flow.buffer->bytes, kRelayBufferBytes, ec);
+    if (ec == net::error::would_block) {
+      flow.buffer.reset();  // nothing there after all: wait, holding nothing
+      flow.hot = false;
+      flow.reading = false;
+      return listen(source);
+    }
+    on_read(source, ec, n);
+  }
+
+  // The peek buffer got the first bytes after a wait: into a relay buffer with whatever else is
+  // there already.
+  void on_peeked(int source, error_code ec, std::size_t n) {
     const Step step(*this);
     Flow& flow = flows[source];
     if (ec) return on_read(source, ec, 0);
     flow.buffer = borrow_relay_buffer();
-    const std::size_t n = peers[source].stream.socket().read_some(net::buffer(flow.buffer->bytes, kRelayBufferBytes), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) {
-      flow.buffer.reset();  // a spurious wake-up: wait again, holding nothing
-      flow.reading = false;
-      listen(source);
-      return maybe_finish();
+    std::memcpy(flow.buffer->bytes, flow.peek.data(), n);
+    if (n == flow.peek.size()) {
+      error_code more_ec;  // an error or the end shows at the next read
+      n += receive(source, flow.buffer->bytes + n, kRelayBufferBytes - n, more_ec);
     }
-    on_read(source, ec, n);
+    on_read(source, {}, n);
+  }
+
+  // A read that never blocks, on a plain socket (already non-blocking for Asio: no ioctl).
+  std::size_t receive(int source, std::uint8_t* into, std::size_t size, error_code& ec) {
+    const ssize_t n = ::recv(peers[source].stream.socket().native_handle(), into, size, MSG_DONTWAIT);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0) {
+      ec = net::error::eof;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      ec = net::error::would_block;
+    } else if (errno == EINTR) {
+      ec = net::error::would_block;  // nothing read: the caller waits and tries again
+    } else {
+      ec = error_code(errno, boost::system::system_category());
+    }
+    return 0;
   }
 
   void on_read(int source, error_code ec, std::size_t n) {
@@ -269,6 +308,7 @@ struct Tunnel::Impl {
     flow.filled += n;
     flow.last_heard = Clock::now();
     flow.ping_sent = false;
+    flow.hot = true;
     process(source);
     maybe_finish();
   }
@@ -320,11 +360,12 @@ struct Tunnel::Impl {
   void write(int sink, net::const_buffer bytes, Done&& done) {
     Peer& peer = peers[sink];
     if (!peer.tls) {
-      error_code ec;
-      const std::size_t n = peer.stream.socket().write_some(bytes, ec);
-      if (!ec && n == bytes.size()) return done(ec);
-      if (ec && ec != net::error::would_block && ec != net::error::try_again) return done(ec);
-      bytes += n;
+      const ssize_t n = ::send(peer.stream.socket().native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n == static_cast<ssize_t>(bytes.size())) return done(error_code());
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        return done(error_code(errno, boost::system::system_category()));
+      }
+      if (n > 0) bytes += static_cast<std::size_t>(n);
     }
     peer.stream.async_write(bytes, [done = std::forward<Done>(done)](error_code ec, std::size_t) mutable { done(ec); });
   }
@@ -559,7 +600,6 @@ struct Tunnel::Impl {
     peer.open = false;
     flows[side].source_finished = true;
     error_code ignored;
-    peer.stream.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     peer.stream.socket().close(ignored);
   }
 

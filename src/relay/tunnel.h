@@ -13,9 +13,10 @@
 // when they are written. A peer that stops reading stalls the other's writes through TCP flow
 // control, and the server holds at most one buffer per direction, whatever the message size.
 //
-// Memory while idle: none but the sockets and this object. A plain socket is waited on until
-// readable, and only then is a buffer borrowed (relay/buffer_pool.h). A TLS side keeps a read
-// pending (OpenSSL may hold decrypted bytes the socket no longer shows), and with it a buffer.
+// Memory while idle: none but the sockets, this object and a 128-byte peek buffer per
+// direction. A plain socket is waited on with a read into the peek buffer, and only when bytes
+// come is a relay buffer borrowed (relay/buffer_pool.h). A TLS side keeps a read pending with a
+// relay buffer (OpenSSL may hold decrypted bytes the socket no longer shows).
 //
 // Liveness: a side silent for idle_timeout while the tunnel is listening to it (no byte, not
 // even the pong to the ping Bouncer sends it after idle_timeout / 2) is dead; so is a side that

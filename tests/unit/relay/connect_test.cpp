@@ -48,6 +48,24 @@ class Connect : public RelayFixture {
     EXPECT_TRUE(run_until([&] { return out.called; })) << "async_connect never answered";
     return out;
   }
+
+  // A hand-written upstream: reads the upgrade, answers a 101 with the right accept key plus
+  // `extra_headers`, then sends `after_headers` (frame bytes) and holds the connection.
+  void start_raw_upstream(std::string extra_headers, std::string after_headers = {}) {
+    spawn([this, extra_headers = std::move(extra_headers),
+           after_headers = std::move(after_headers)]() -> net::awaitable<void> {
+      auto socket = co_await upstream_acceptor.async_accept(net::use_awaitable);
+      beast::flat_buffer buffer;
+      http::request<http::string_body> request;
+      co_await http::async_read(socket, buffer, request, net::use_awaitable);
+      const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                "Sec-WebSocket-Accept: " +
+                                handshake::accept_value(request[http::field::sec_websocket_key]) + "\r\n" +
+                                extra_headers + "\r\n" + after_headers;
+      co_await net::async_write(socket, net::buffer(reply), net::use_awaitable);
+      co_await sleep_for(2s);
+    });
+  }
 };
 
 // A listener that completes TCP but never answers the HTTP upgrade: the whole connect is
@@ -121,18 +139,7 @@ TEST_F(Connect, ForwardsTheOfferAndReturnsTheChoice) {
 
 // An upstream that picks a subprotocol nobody offered fails the connection (RFC 6455 §4.1).
 TEST_F(Connect, UnofferedSubprotocolFromUpstreamFails) {
-  spawn([&]() -> net::awaitable<void> {
-    auto socket = co_await upstream_acceptor.async_accept(net::use_awaitable);
-    beast::flat_buffer buffer;
-    http::request<http::string_body> request;
-    co_await http::async_read(socket, buffer, request, net::use_awaitable);
-    const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              "Sec-WebSocket-Accept: " +
-                              handshake::accept_value(request[http::field::sec_websocket_key]) +
-                              "\r\nSec-WebSocket-Protocol: admin\r\n\r\n";
-    co_await net::async_write(socket, net::buffer(reply), net::use_awaitable);
-    co_await sleep_for(2s);
-  });
+  start_raw_upstream("Sec-WebSocket-Protocol: admin\r\n");
   auto offer = plain_offer();
   offer.protocols = {"chat"};
   auto out = connect(upstream_url(), {}, offer);
@@ -142,18 +149,7 @@ TEST_F(Connect, UnofferedSubprotocolFromUpstreamFails) {
 
 // Bytes the upstream sends right after its 101, in the same read, are kept for the tunnel.
 TEST_F(Connect, BytesRightAfterThe101AreKept) {
-  spawn([&]() -> net::awaitable<void> {
-    auto socket = co_await upstream_acceptor.async_accept(net::use_awaitable);
-    beast::flat_buffer buffer;
-    http::request<http::string_body> request;
-    co_await http::async_read(socket, buffer, request, net::use_awaitable);
-    const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              "Sec-WebSocket-Accept: " +
-                              handshake::accept_value(request[http::field::sec_websocket_key]) +
-                              "\r\n\r\n\x81\x02hi";
-    co_await net::async_write(socket, net::buffer(reply), net::use_awaitable);
-    co_await sleep_for(2s);
-  });
+  start_raw_upstream("", "\x81\x02hi");
   auto out = connect(upstream_url());
   ASSERT_FALSE(out.ec) << out.ec.message() << " " << out.detail;
   EXPECT_EQ(out.upstream->early, "\x81\x02hi");

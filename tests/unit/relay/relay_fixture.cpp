@@ -11,6 +11,16 @@ net::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
   co_await timer.async_wait(net::use_awaitable);
 }
 
+void fill_random(std::string& out, std::uint64_t seed) {
+  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    out[i] = static_cast<char>(x >> 24);
+  }
+}
+
 void reset_socket(tcp::socket& socket) {
   beast::error_code ec;
   socket.set_option(net::socket_base::linger(true, 0), ec);

@@ -115,6 +115,9 @@ inline void rethrow(std::exception_ptr e) {
 
 net::awaitable<void> sleep_for(std::chrono::milliseconds duration);
 
+// Deterministic pseudo-random bytes (xorshift64), different for every seed.
+void fill_random(std::string& out, std::uint64_t seed);
+
 // Closes a socket with a TCP reset (SO_LINGER 0): the peer sees the connection die.
 void reset_socket(tcp::socket& socket);
 

@@ -237,16 +237,6 @@ Assembled assemble(const std::vector<RawFrame>& frames) {
   return a;
 }
 
-// Deterministic pseudo-random bytes (xorshift64), different for every seed.
-void fill_random(std::string& out, std::uint64_t seed) {
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x >> 24);
-  }
-}
 
 // How many relay buffers the sessions have borrowed (on this thread, the only one the tests
 // relay on): every buffer the pool keeps is taken first, so what is alive beyond the ones

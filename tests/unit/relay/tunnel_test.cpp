@@ -18,17 +18,6 @@ std::string bytes_0_to_255() {
   return s;
 }
 
-// Deterministic pseudo-random bytes (xorshift64), different for every seed.
-void fill_random(std::string& out, std::uint64_t seed) {
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x >> 24);
-  }
-}
-
 std::uint64_t fnv1a(std::uint64_t h, std::string_view data) {
   for (unsigned char c : data) {
     h ^= c;
