@@ -125,7 +125,7 @@ struct Tunnel::Impl {
     Clock::time_point last_heard;     // bytes last read, or when the flow started listening again
     Clock::time_point write_started;  // of the pending write
     bool ping_sent = false;           // to the source, since it was last heard
-    bool hot = false;                 // its last read had bytes: more are likely (see listen)
+    bool hot = false;                 // its last read was large: more are likely (see listen)
     std::array<std::uint8_t, 128> peek{};  // what a plain source's wait reads into (see listen)
     std::uint64_t counted_frames = 0;  // already added to the process counters
     std::uint64_t counted_bytes = 0;
@@ -308,7 +308,9 @@ struct Tunnel::Impl {
     flow.filled += n;
     flow.last_heard = Clock::now();
     flow.ping_sent = false;
-    flow.hot = true;
+    // A large read means a stream in full flow: read again at once. A small one (a message of an
+    // interactive session) most likely drained the socket: the next read waits.
+    flow.hot = n >= flow.peek.size();
     process(source);
     maybe_finish();
   }
