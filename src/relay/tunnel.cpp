@@ -17,10 +17,11 @@
 // tracker to stop at that boundary.
 //
 // Ending. The first terminal event (a close frame, a violation, a dead side, end()) sets
-// `stopping` and decides the result. A side's socket is closed once its close handshake is
-// complete (a close written to it and its own read), once the close to a side that broke the
-// protocol is written, when it fails, or when close_timeout after the stop has passed. on_end
-// runs once both sockets are closed and no operation is pending.
+// `stopping` and decides the result. A side is finished (our FIN, then its bytes read and
+// dropped until its EOF) once its close handshake is complete (a close written to it and its own
+// read) or once the close to a side that broke the protocol is written; its socket is closed
+// then, when it fails, or when close_timeout after the stop has passed. on_end runs once both
+// sockets are closed and no operation is pending.
 #include "relay/tunnel.h"
 
 #include "metrics/catalog.h"
