@@ -2,6 +2,7 @@
 // upstream's request built, the upstream's 101 checked and the client's 101 built.
 #include "relay/handshake.h"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -21,17 +22,7 @@ namespace {
 
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";  // RFC 6455 §1.3
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using boost::beast::iequals;
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
@@ -252,6 +243,13 @@ std::optional<Defect> find_defect(const http::request_header<>& request) {
 std::vector<std::string> split_protocols(std::string_view header) {
   const auto items = split_list(header);
   return {items.begin(), items.end()};
+}
+
+bool headers_are_safe(const Headers& headers) {
+  return std::all_of(headers.begin(), headers.end(), [](const auto& h) {
+    return !h.first.empty() && std::all_of(h.first.begin(), h.first.end(), is_token_char) &&
+           h.second.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
+  });
 }
 
 http::request<http::empty_body> upstream_request(const UpstreamUrl& url, const Offer& offer, const Headers& extra) {

@@ -64,8 +64,11 @@ struct Offer {
 // protocols and extensions (each header only when not empty), `User-Agent: bouncer`, then
 // `extra` (the X-Bouncer-* headers, the model's own) except names the handshake owns (Host,
 // Upgrade, Connection, Sec-WebSocket-*, Content-Length, Transfer-Encoding). Callers check
-// `extra` is free of CR/LF/NUL (relay/upstream.cpp does).
+// `extra` with headers_are_safe first (relay/upstream.cpp does).
 http::request<http::empty_body> upstream_request(const UpstreamUrl& url, const Offer& offer, const Headers& extra);
+
+// No header splitting: every name is a token (RFC 9110 §5.6.2), no value holds CR, LF or NUL.
+bool headers_are_safe(const Headers& headers);
 
 // What the upstream chose, from its valid 101.
 struct Answer {

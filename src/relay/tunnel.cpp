@@ -27,6 +27,7 @@
 #include "metrics/catalog.h"
 #include "relay/buffer_pool.h"
 #include "relay/frames.h"
+#include "relay/upstream.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
@@ -34,7 +35,6 @@
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <openssl/rand.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -64,19 +64,6 @@ constexpr std::string_view kClientGone = "Client gone";
 constexpr std::string_view kUpstreamLost = "Upstream connection lost";
 constexpr std::string_view kSessionEnded = "Session ended";
 
-// RFC 6455 §5.3: a client's masking key comes from a strong source of entropy, so that no
-// script can predict the bytes an intermediary sees. Only Bouncer's own frames to the upstream
-// need one; relayed frames keep the client's.
-std::array<std::uint8_t, 4> fresh_mask() {
-  std::array<std::uint8_t, 4> mask{};
-  if (RAND_bytes(mask.data(), static_cast<int>(mask.size())) != 1) {
-    // OpenSSL's generator failing is not something a session can fix: a fixed mask is still a
-    // valid frame, and the payloads masked here are Bouncer's own close reasons.
-    mask = {0x5b, 0x3c, 0x91, 0xe4};
-  }
-  return mask;
-}
-
 // The process-wide relay counters of one direction (see metrics/counter.h: no lock).
 struct Traffic {
   metrics::Counter& frames;
@@ -90,9 +77,8 @@ struct Traffic {
 struct Tunnel::Impl {
   // One side of the session.
   struct Peer {
-    explicit Peer(ByteStream s) : stream(std::move(s)), tls(stream.is_tls()) {}
+    explicit Peer(ByteStream s) : stream(std::move(s)) {}
     ByteStream stream;
-    bool tls;
     bool open = true;               // its socket is not closed
     bool close_sent = false;        // a close frame was written to it (relayed or Bouncer's)
     bool close_received = false;    // its close frame was read
@@ -202,7 +188,6 @@ struct Tunnel::Impl {
     }
     // end() may have come before start().
     for (int sink : {kClient, kUpstream}) try_write_own(other(sink));
-    maybe_finish();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -216,7 +201,7 @@ struct Tunnel::Impl {
     if (!peer.open || flow.reading || flow.writing || (flow.source_finished && !peer.draining)) return;
     flow.reading = true;
     flow.last_heard = Clock::now();  // silence counts from when the tunnel listens
-    if (peer.tls || flow.filled > 0) {
+    if (peer.stream.is_tls() || flow.filled > 0) {
       // TLS: OpenSSL may already hold the next bytes, which the socket would not show. A split
       // header: the buffer is held anyway.
       if (!flow.buffer) flow.buffer = borrow_relay_buffer();
@@ -299,12 +284,12 @@ struct Tunnel::Impl {
       } else {
         listen(source);
       }
-      return maybe_finish();
+      return;
     }
     if (ec) {
       if (flow.filled == 0) flow.buffer.reset();
       side_failed(source);
-      return maybe_finish();
+      return;
     }
     flow.filled += n;
     flow.last_heard = Clock::now();
@@ -313,7 +298,6 @@ struct Tunnel::Impl {
     // interactive session) most likely drained the socket: the next read waits.
     flow.hot = n >= flow.peek.size();
     process(source);
-    maybe_finish();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -362,7 +346,7 @@ struct Tunnel::Impl {
   template <class Done>
   void write(int sink, net::const_buffer bytes, Done&& done) {
     Peer& peer = peers[sink];
-    if (!peer.tls) {
+    if (!peer.stream.is_tls()) {
       const ssize_t n = ::send(peer.stream.socket().native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n == static_cast<ssize_t>(bytes.size())) return done(error_code());
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -452,7 +436,7 @@ struct Tunnel::Impl {
 
   // Frames to the upstream are masked (Bouncer is its client), frames to the client are not.
   static std::optional<std::array<std::uint8_t, 4>> mask_toward(int sink) {
-    if (sink == kUpstream) return fresh_mask();
+    if (sink == kUpstream) return masking_key();
     return std::nullopt;
   }
 
@@ -547,7 +531,6 @@ struct Tunnel::Impl {
       if (to.close_after_send) finish_side(sink);
     }
     continue_flow(source, flow.filled > 0 ? FeedResult::Kind::boundary : FeedResult::Kind::more);
-    maybe_finish();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -626,7 +609,6 @@ struct Tunnel::Impl {
     }
     queue_close(kUpstream, code, reason);
     queue_close(kClient, code == frames::kGoingAway ? frames::kGoingAway : frames::kNormalClosure, kSessionEnded);
-    maybe_finish();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -675,7 +657,6 @@ struct Tunnel::Impl {
       close_side(kClient);
       close_side(kUpstream);
     }
-    maybe_finish();
     arm_watchdog();
   }
 

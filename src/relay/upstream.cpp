@@ -165,18 +165,6 @@ class UpstreamCategory : public std::error_category {
   std::string message(int) const override { return "the upstream refused the WebSocket upgrade"; }
 };
 
-bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-// No header splitting: names are tokens, values hold no CR, LF or NUL.
-bool headers_are_safe(const Headers& headers) {
-  return std::all_of(headers.begin(), headers.end(), [](const auto& h) {
-    return !h.first.empty() && std::all_of(h.first.begin(), h.first.end(), is_token_char) &&
-           h.second.find_first_of(std::string_view("\r\n\0", 3)) == std::string::npos;
-  });
-}
-
 // The address when `host` is an IPv4 or IPv6 literal rather than a name.
 std::optional<net::ip::address> ip_literal(const std::string& host) {
   boost::system::error_code ec;
@@ -206,7 +194,7 @@ class Connector : public std::enable_shared_from_this<Connector> {
 
   void run() {
     if (url_.tls && !options_.tls) return fail_soon(net::error::invalid_argument, "wss:// without a TLS context");
-    if (!headers_are_safe(headers_)) return fail_soon(net::error::invalid_argument, "a header would split the request");
+    if (!handshake::headers_are_safe(headers_)) return fail_soon(net::error::invalid_argument, "a header would split the request");
 
     const auto address = ip_literal(url_.host);
     if (auto* tls = std::get_if<TlsStream>(&stream_)) {
@@ -368,12 +356,21 @@ const std::error_category& upstream_category() {
   return category;
 }
 
+std::array<std::uint8_t, 4> masking_key() {
+  std::array<std::uint8_t, 4> mask{};
+  if (RAND_bytes(mask.data(), static_cast<int>(mask.size())) != 1) {
+    // OpenSSL's generator failing is not something a session can fix: a fixed mask is still a
+    // valid frame, and the payloads masked here are Bouncer's own close reasons and pings.
+    mask = {0x5b, 0x3c, 0x91, 0xe4};
+  }
+  return mask;
+}
+
 void close_abandoned(std::unique_ptr<UpstreamSession> upstream) {
   if (!upstream) return;
   std::shared_ptr<UpstreamSession> held(std::move(upstream));
-  auto mask = std::array<std::uint8_t, 4>{};
-  RAND_bytes(mask.data(), static_cast<int>(mask.size()));
-  auto frame = std::make_shared<std::string>(frames::make_close_frame(frames::kGoingAway, "Client gone", mask));
+  auto frame =
+      std::make_shared<std::string>(frames::make_close_frame(frames::kGoingAway, "Client gone", masking_key()));
   held->stream.tcp().expires_after(std::chrono::seconds(2));
   held->stream.async_write(net::buffer(*frame), [held, frame](beast::error_code, std::size_t) {
     beast::error_code ignored;

@@ -6,6 +6,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <array>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -52,6 +54,11 @@ using ConnectHandler = std::function<void(std::error_code, std::string detail, s
 // error::upstream_refused.
 void async_connect(boost::asio::any_io_executor executor, const UpstreamUrl& url, handshake::Offer offer,
                    Headers headers, const ConnectOptions& options, ConnectHandler done);
+
+// The masking key of a frame of Bouncer's own to an upstream (Bouncer is its client). RFC 6455
+// §5.3: from a strong source of entropy, so that no script can predict the bytes an
+// intermediary sees; relayed frames keep the client's.
+std::array<std::uint8_t, 4> masking_key();
 
 // An upstream that accepted a session nobody will use (the client left before its 101): it gets
 // a close frame (1001) before its connection is closed, rather than a bare reset.
