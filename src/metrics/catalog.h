@@ -32,7 +32,7 @@ namespace bouncer::metrics {
 #define BOUNCER_REFUSAL_REASONS(X)                                                                            \
   X(invalid_api_key) X(token_revoked) X(token_expired) X(unknown_model) X(model_not_allowed)                 \
   X(origin_not_allowed) X(capacity) X(token_capacity) X(upstream_unavailable) X(shutting_down) X(store_unavailable)           \
-  X(address_penalised)
+  X(address_penalised) X(token_used_up) X(resume_in_use) X(resume_not_allowed)
 
 // Why a relayed session ended.
 #define BOUNCER_END_CAUSES(X)                                                                                 \

@@ -20,6 +20,9 @@ CloseReason close_reason(Refusal refusal) {
     case Refusal::shutting_down: return {1001, "Server shutting down"};
     case Refusal::store_unavailable: return {1013, "Service unavailable, try again later"};
     case Refusal::address_penalised: return {1013, "Too many invalid credentials, try again later"};
+    case Refusal::token_used_up: return {1008, "Token already used"};
+    case Refusal::resume_in_use: return {1008, "Resume id already in use"};
+    case Refusal::resume_not_allowed: return {1008, "Resume id not allowed"};
   }
   return {1011, "Internal error"};
 }
@@ -39,8 +42,18 @@ std::string_view counter_name(Refusal refusal) {
     case Refusal::shutting_down: return "refused_shutting_down";
     case Refusal::store_unavailable: return "refused_store_unavailable";
     case Refusal::address_penalised: return "refused_address_penalised";
+    case Refusal::token_used_up: return "refused_token_used_up";
+    case Refusal::resume_in_use: return "refused_resume_in_use";
+    case Refusal::resume_not_allowed: return "refused_resume_not_allowed";
   }
   return "refused_other";
+}
+
+bool valid_resume_id(std::string_view id) {
+  if (id.size() < 16 || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
 }
 
 std::string error_frame(Refusal refusal) {
@@ -127,6 +140,8 @@ AdmissionVerdict judge_client_token(std::string_view jwt, const AdmissionFacts& 
   verdict.grant.origins = claims.origins;
   verdict.grant.max_session_duration = claims.max_session_duration;
   verdict.grant.max_concurrent_sessions = claims.max_concurrent_sessions;
+  verdict.grant.max_uses = claims.max_uses;
+  verdict.grant.expires_at = claims.exp;
   return verdict;
 }
 

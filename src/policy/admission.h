@@ -31,6 +31,9 @@ enum class Refusal {
   shutting_down,
   store_unavailable,   // the store has not been read for longer than the staleness window
   address_penalised,   // the client's address sent too many invalid credentials lately
+  token_used_up,       // every admission the token's maxUses allows has been made
+  resume_in_use,       // another connection with the same resume id is live
+  resume_not_allowed,  // the resume id is malformed
 };
 
 struct CloseReason {
@@ -56,6 +59,8 @@ struct Grant {
   std::optional<std::vector<std::string>> origins;  // absent: any origin, or none
   std::optional<std::int64_t> max_session_duration;  // seconds
   std::optional<std::int64_t> max_concurrent_sessions;  // the token's own cap on its live sessions
+  std::optional<std::int64_t> max_uses;                 // admissions the token allows in all
+  std::int64_t expires_at = 0;                          // a token's exp (Unix seconds); 0 for a key
 };
 
 // The cap on one token's live sessions: the smaller of the token's own
@@ -106,6 +111,10 @@ struct AdmissionVerdict {
   std::optional<token::Claims> claims;  // a client token's claims, once its signature held
   std::string reason;                   // why, for operators (logs, tokens inspect); never sent to a client
 };
+
+// A resume id (the door's `resume` query parameter): 16–64 characters of A–Z, a–z, 0–9, '-'
+// and '_', so that it is unguessable enough to be the client's own and safe in logs and keys.
+bool valid_resume_id(std::string_view id);
 
 // A credential longer than this is refused before anything else looks at it.
 inline constexpr std::size_t kMaxCredentialLength = token::kMaxTokenLength + kClientKeyPrefix.size();

@@ -8,7 +8,8 @@
 //      ("invalid_body");
 //   4. unknown top-level fields, in body order ("unknown_field");
 //   5. the known fields in this fixed order, whatever their order in the body:
-//        model (urls only) → expiresIn → allowedModels → allowedOrigins → constraints → metadata;
+//        model (urls only) → expiresIn → allowedModels → allowedOrigins → constraints → metadata
+//        → maxUses;
 //      inside an array: its type, its size, then each entry in index order (type, emptiness,
 //      length, existence / canonical form, duplicate of an earlier entry); inside
 //      constraints: its type, unknown keys, realtime (type, unknown keys, maxSessionDuration,
@@ -18,7 +19,7 @@
 //
 // `null` for an optional field (expiresIn, allowedModels, allowedOrigins, constraints,
 // constraints.realtime, constraints.realtime.maxSessionDuration,
-// constraints.realtime.maxConcurrentSessions, metadata) means the field is
+// constraints.realtime.maxConcurrentSessions, metadata, maxUses) means the field is
 // absent: clients that serialise unset options as null (`{"expiresIn": null}`) get the
 // defaults. `model` on the urls endpoint is required, so `null` there is "missing_field".
 //
@@ -67,11 +68,12 @@ constexpr std::string_view kMetadata = "metadata";
 constexpr std::string_view kRealtime = "realtime";
 constexpr std::string_view kMaxSessionDuration = "maxSessionDuration";
 constexpr std::string_view kMaxConcurrentSessions = "maxConcurrentSessions";
+constexpr std::string_view kMaxUses = "maxUses";
 
-constexpr std::array<std::string_view, 5> kTokenFields{kExpiresIn, kAllowedModels, kAllowedOrigins, kConstraints,
-                                                       kMetadata};
-constexpr std::array<std::string_view, 6> kUrlFields{kModel,          kExpiresIn,   kAllowedModels,
-                                                     kAllowedOrigins, kConstraints, kMetadata};
+constexpr std::array<std::string_view, 6> kTokenFields{kExpiresIn,   kAllowedModels, kAllowedOrigins,
+                                                       kConstraints, kMetadata,      kMaxUses};
+constexpr std::array<std::string_view, 7> kUrlFields{kModel,       kExpiresIn, kAllowedModels, kAllowedOrigins,
+                                                     kConstraints, kMetadata,  kMaxUses};
 
 constexpr std::string_view kOriginExample = R"("https://app.example.com" or "http://localhost:3000")";
 
@@ -380,6 +382,11 @@ class Parser {
     }
     if (const value* v = present(body, kMetadata)) {
       if (Error e = parse_metadata(*v, out)) return e;
+    }
+    if (const value* v = present(body, kMaxUses)) {
+      auto r = read_integer(*v, numbers_, std::string(kMaxUses), limits_.min_uses, limits_.max_uses, "admissions");
+      if (auto* e = std::get_if<ApiError>(&r)) return std::move(*e);
+      out.max_uses = std::get<std::int64_t>(r);
     }
 
     if (out.model && out.allowed_models &&

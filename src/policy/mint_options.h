@@ -31,6 +31,8 @@ struct MintLimits {
   // The server's own cap on a token's live sessions (--max-sessions-per-token), its default
   // and its ceiling: an option above it is refused, naming it. 0 = none (the range above only).
   std::int64_t concurrent_sessions_ceiling = 0;
+  std::int64_t min_uses = 1;
+  std::int64_t max_uses = 1000;
   std::size_t max_metadata_bytes = 4096;      // serialized
   std::size_t max_metadata_keys = 64;         // top-level keys
   std::size_t max_metadata_depth = 4;
@@ -44,6 +46,7 @@ struct MintOptions {
   std::optional<std::int64_t> max_session_duration;
   std::optional<std::int64_t> max_concurrent_sessions;  // live sessions of this one token at a time
   std::optional<boost::json::object> metadata;
+  std::optional<std::int64_t> max_uses;  // admissions this token allows in all; absent: no limit
   std::optional<std::string> model;  // only for POST /v1/client/urls, where it is required
 
   bool operator==(const MintOptions&) const = default;

@@ -156,6 +156,7 @@ std::string scopes_json(const policy::MintOptions& o) {
   }
   if (o.max_session_duration) add("maxSessionDuration", std::to_string(*o.max_session_duration));
   if (o.max_concurrent_sessions) add("maxConcurrentSessions", std::to_string(*o.max_concurrent_sessions));
+  if (o.max_uses) add("maxUses", std::to_string(*o.max_uses));
   return out + "}";
 }
 
@@ -167,11 +168,12 @@ std::string websocket_base(const std::string& public_url) {
 }
 
 std::string url_answer(const std::string& public_url, const std::string& model, const std::string& jwt,
-                       std::int64_t expires_at) {
+                       std::int64_t expires_at, std::optional<std::int64_t> max_uses) {
   std::string out = "{\"kind\":\"url\",\"url\":";
   json::append_string(out, websocket_base(public_url) + "/v1/stream?model=" + percent_encode(model) + "&token=" + jwt);
-  out += ",\"expiresAt\":\"" + rfc3339(expires_at) + "\"}";
-  return out;
+  out += ",\"expiresAt\":\"" + rfc3339(expires_at) + '"';
+  if (max_uses) out += ",\"maxUses\":" + std::to_string(*max_uses);
+  return out + '}';
 }
 
 // Written without a JSON DOM: this is the hot path of minting.
@@ -189,6 +191,7 @@ std::string mint_answer(const std::string& jwt, std::int64_t expires_at, const p
   out += permissions_json(o);
   out += ",\"constraints\":";
   out += constraints_json(o);
+  if (o.max_uses) out += ",\"maxUses\":" + std::to_string(*o.max_uses);
   out += '}';
   return out;
 }
@@ -263,6 +266,7 @@ void Minter::handle(const Request& request, const std::string& client, policy::M
   claims.origins = opts.allowed_origins;
   claims.max_session_duration = opts.max_session_duration;
   claims.max_concurrent_sessions = opts.max_concurrent_sessions;
+  claims.max_uses = opts.max_uses;
   auto jwt = token::sign(claims, state->active_kid, *state->active_key);
 
   store::TokenRecord record;
@@ -275,7 +279,7 @@ void Minter::handle(const Request& request, const std::string& client, policy::M
   if (opts.metadata) record.metadata_json = boost::json::serialize(*opts.metadata);
 
   cache_.touch(key.id, now);
-  auto answer = endpoint == policy::MintEndpoint::urls ? url_answer(options_.public_url, *opts.model, jwt, claims.exp)
+  auto answer = endpoint == policy::MintEndpoint::urls ? url_answer(options_.public_url, *opts.model, jwt, claims.exp, opts.max_uses)
                                                        : mint_answer(jwt, claims.exp, opts);
   // Nothing is answered before the record is durable (docs/ARCHITECTURE.md).
   store_.record_token(std::move(record), [respond = std::move(respond), answer = std::move(answer), version, keep_alive,

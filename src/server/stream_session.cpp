@@ -98,6 +98,7 @@ StreamSession::StreamSession(relay::ByteStream stream, const net::ip::address& c
 }
 
 StreamSession::~StreamSession() {
+  finish_use(false);
   release_cluster_place();
   door_.gauges.upstream_descriptors -= upstream_descriptors_;
   --door_.gauges.connections;
@@ -193,6 +194,8 @@ Refusal StreamSession::admit() {
   grant_ = std::move(verdict.grant);
   if (verdict.refusal == Refusal::invalid_api_key) note_invalid_credential();
   if (verdict.refusal != Refusal::none) return verdict.refusal;
+  resume_id_ = query_param(target, "resume");
+  if (resume_id_ && !policy::valid_resume_id(*resume_id_)) return Refusal::resume_not_allowed;
 
   route_ = models_->find(model_);
 
@@ -237,6 +240,7 @@ bool StreamSession::take_upstream_descriptors() {
 }
 
 void StreamSession::refuse(Refusal refusal, std::string_view flood_reason) {
+  finish_use(true);
   count_refusal(refusal);
   const auto reason = policy::close_reason(refusal);
   if (refusal == Refusal::address_penalised) flood_reason = "address_penalised";
@@ -294,7 +298,7 @@ void StreamSession::release_cluster_place() {
 // sessions, so the caps are checked there too, without blocking this I/O thread.
 void StreamSession::take_cluster_place() {
   auto* leases = door_.store.session_leases();
-  if (!leases) return connect_upstream();
+  if (!leases) return claim_use();
   lease_asked_ = true;
   leases->acquire(lease(), caps_,
                   [self = shared_from_this()](std::error_code ec, store::SessionLeases::Outcome outcome) {
@@ -315,7 +319,7 @@ void StreamSession::on_cluster_place(std::error_code ec, store::SessionLeases::O
     if (!door_.cache.fresh_within(door_.options.store_staleness)) return refuse(Refusal::store_unavailable);
     log::warn("session_cap_checked_locally", {{"session_id", session_id_}, {"error", ec.message()}});
     door_.registry.set_lease(session_id_, SessionRegistry::Lease::lost);
-    return connect_upstream();
+    return claim_use();
   }
   switch (outcome) {
     case Outcome::granted: break;
@@ -324,7 +328,50 @@ void StreamSession::on_cluster_place(std::error_code ec, store::SessionLeases::O
     case Outcome::token_cap: return refuse(Refusal::token_capacity);
   }
   door_.registry.set_lease(session_id_, SessionRegistry::Lease::held);
-  connect_upstream();
+  claim_use();
+}
+
+// ---- the token's uses (maxUses) and the resume id: after the caps, before the upstream ----
+
+void StreamSession::claim_use() {
+  // A permanent key has no uses to count; a token without maxUses or a resume id neither.
+  if (grant_.token_id.empty() || (!grant_.max_uses && !resume_id_)) return connect_upstream();
+  use_.jti = grant_.token_id;
+  use_.max_uses = grant_.max_uses.value_or(0);
+  use_.resume_id = resume_id_.value_or("");
+  use_.session_id = session_id_;
+  use_.expires_at = grant_.expires_at;
+  door_.store.use_token(use_, [self = shared_from_this()](std::error_code ec, store::UseOutcome outcome) {
+    net::post(self->deadline_.get_executor(), [self, ec, outcome] { self->on_use(ec, outcome); });
+  });
+}
+
+void StreamSession::on_use(std::error_code ec, store::UseOutcome outcome) {
+  using store::UseOutcome;
+  if (!ec && (outcome == UseOutcome::used || outcome == UseOutcome::resumed)) use_outcome_ = outcome;
+  if (pending_end_) {
+    const auto code = std::get<0>(*pending_end_);
+    return refuse(code == 1001 ? Refusal::shutting_down : Refusal::token_revoked);
+  }
+  if (ec) {
+    // Uses are counted in the store alone: without it, a use cannot be taken exactly.
+    log::warn("token_use_unavailable", {{"session_id", session_id_}, {"error", ec.message()}});
+    return refuse(Refusal::store_unavailable);
+  }
+  switch (outcome) {
+    case UseOutcome::used:
+    case UseOutcome::resumed: return connect_upstream();
+    case UseOutcome::used_up: return refuse(Refusal::token_used_up);
+    case UseOutcome::resume_in_use: return refuse(Refusal::resume_in_use);
+  }
+}
+
+void StreamSession::finish_use(bool give_back) {
+  if (!use_outcome_) return;
+  const auto outcome = *use_outcome_;
+  use_outcome_.reset();
+  // Only a use taken is given back; a resumed connection's window starts again.
+  if (!door_.store_closed.load()) door_.store.end_use(use_, outcome, give_back && outcome == store::UseOutcome::used);
 }
 
 // ---- admitted: upstream first, then the client, then the pump ----
@@ -484,6 +531,7 @@ void StreamSession::on_tunnel_end(const relay::TunnelResult& result) {
                               {"frames_up", static_cast<std::int64_t>(result.frames_to_upstream)},
                               {"frames_down", static_cast<std::int64_t>(result.frames_to_client)}});
   ticket_.reset();
+  finish_use(false);
   release_cluster_place();
   tunnel_.reset();
 }

@@ -79,6 +79,11 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   void on_cluster_place(std::error_code ec, store::SessionLeases::Outcome outcome);
   store::SessionLeases::Lease lease() const;
   void release_cluster_place();
+  // The token's maxUses and the resume id, counted in the store once the caps have passed.
+  void claim_use();
+  void on_use(std::error_code ec, store::UseOutcome outcome);
+  // The claimed use ends with the session; `give_back`: the session was never relayed.
+  void finish_use(bool give_back);
   void connect_upstream();
   // `metadata_json`: the token's metadata ("" for none); nullopt when it could not be read.
   void connect_upstream_with(const std::optional<std::string>& metadata_json);
@@ -109,6 +114,9 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   store::SessionCaps caps_;  // this session's caps, on this node and across the cluster
   std::unique_ptr<SessionRegistry::Ticket> ticket_;
   bool lease_asked_ = false;  // a place was asked of the shared store: released at the end
+  std::optional<std::string> resume_id_;  // the `resume` query parameter, when given
+  store::TokenUse use_;
+  std::optional<store::UseOutcome> use_outcome_;  // a use claimed in the store: finished at the end
   std::shared_ptr<relay::Tunnel> tunnel_;
   boost::asio::steady_timer deadline_;
   std::chrono::steady_clock::time_point arrived_;  // the upgrade request was read

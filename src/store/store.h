@@ -70,6 +70,26 @@ struct Snapshot {
 
 class SessionLeases;
 
+// A reconnect that names the resume id of a connection of the same token that ended at most
+// this long ago uses nothing of the token's maxUses.
+inline constexpr std::chrono::seconds kResumeWindow{30};
+
+// One connection's claim on a client token's uses (maxUses) and on its resume id.
+struct TokenUse {
+  std::string jti;
+  std::int64_t max_uses = 0;  // 0: no limit (only the resume id is checked)
+  std::string resume_id;      // empty: none
+  std::string session_id;     // the connection making the claim
+  std::int64_t expires_at = 0;  // the token's exp (Unix seconds): how long the count must be kept
+};
+
+enum class UseOutcome {
+  used,           // one use taken (or none needed: no maxUses)
+  resumed,        // the resume id's connection ended within kResumeWindow: nothing taken
+  used_up,        // every use is taken
+  resume_in_use,  // another connection with this resume id is live
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -103,6 +123,19 @@ class Store {
     }
     found({}, std::move(record));
   }
+  // ---- Uses of client tokens (maxUses) and resume ids. ----
+  // Claims a use for a new connection, atomically across every process sharing the store:
+  // none when `use.resume_id` names a connection of this token that ended within kResumeWindow
+  // (resumed); refused while a connection with that id is live (resume_in_use) or when every
+  // use is taken (used_up). A taken use is durable before `done` runs, on the store's thread or
+  // at once. An error_code when the store cannot answer (nothing was taken).
+  using Used = std::function<void(std::error_code, UseOutcome)>;
+  virtual void use_token(const TokenUse& use, Used done) = 0;
+  // The connection that claimed `use` ended (its resume id's window starts now). `give_back`:
+  // it was never relayed (its upstream could not be opened), so the use it took is returned.
+  // Best effort.
+  virtual void end_use(const TokenUse& use, UseOutcome outcome, bool give_back) = 0;
+
   // Deletes token records whose expires_at is before `before`; returns how many.
   virtual std::size_t purge_tokens(std::int64_t before) = 0;
 

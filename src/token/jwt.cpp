@@ -167,6 +167,7 @@ std::string claims_problem(const Claims& c) {
   if (c.max_concurrent_sessions && !is_valid_numeric(*c.max_concurrent_sessions)) {
     return "max_concurrent_sessions must be a positive integer";
   }
+  if (c.max_uses && !is_valid_numeric(*c.max_uses)) return "max_uses must be a positive integer";
   return {};
 }
 
@@ -333,6 +334,11 @@ bool read_claims(const bj::object& payload, const VerifyOptions& options, Claims
     if (!read_integer(*v, "max_concurrent_sessions", sessions, out)) return false;
     claims.max_concurrent_sessions = sessions;
   }
+  if (const bj::value* v = payload.if_contains("max_uses")) {
+    std::int64_t uses = 0;
+    if (!read_integer(*v, "max_uses", uses, out)) return false;
+    claims.max_uses = uses;
+  }
   if (std::string problem = claims_problem(claims); !problem.empty()) {
     return fail(out, Status::invalid_claims, std::move(problem));
   }
@@ -422,6 +428,7 @@ std::string sign(const Claims& claims, std::string_view kid, const crypto::Secre
   if (claims.origins) add_list("origins", *claims.origins);
   if (claims.max_session_duration) add_integer("max_session_duration", *claims.max_session_duration);
   if (claims.max_concurrent_sessions) add_integer("max_concurrent_sessions", *claims.max_concurrent_sessions);
+  if (claims.max_uses) add_integer("max_uses", *claims.max_uses);
   payload += '}';
 
   std::string token;

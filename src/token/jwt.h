@@ -32,6 +32,8 @@ struct Claims {
   // Claim "max_concurrent_sessions": live sessions of this token at a time. Absent: the
   // server's own per-token cap applies.
   std::optional<std::int64_t> max_concurrent_sessions;
+  // Claim "max_uses": admissions this token allows in all, counted in the store. Absent: no limit.
+  std::optional<std::int64_t> max_uses;
 
   bool operator==(const Claims&) const = default;
 };

@@ -23,7 +23,8 @@ struct Keys {
         token_expiry(tag + "token-expiry"),
         sessions_of_key_prefix(tag + "sessions:key:"),
         sessions_of_model_prefix(tag + "sessions:model:"),
-        sessions_of_token_prefix(tag + "sessions:token:") {}
+        sessions_of_token_prefix(tag + "sessions:token:"),
+        uses_prefix(tag + "uses:") {}
 
   std::string api_key(std::string_view id) const { return api_key_prefix + std::string(id); }
   std::string signing_key(std::string_view kid) const { return signing_key_prefix + std::string(kid); }
@@ -31,6 +32,7 @@ struct Keys {
   std::string sessions_of_key(std::string_view id) const { return sessions_of_key_prefix + std::string(id); }
   std::string sessions_of_model(std::string_view model) const { return sessions_of_model_prefix + std::string(model); }
   std::string sessions_of_token(std::string_view jti) const { return sessions_of_token_prefix + std::string(jti); }
+  std::string uses(std::string_view jti) const { return uses_prefix + std::string(jti); }
 
   const std::string tag;
   // STRING, an integer: incremented by every change to permanent keys, revocations or signing
@@ -64,6 +66,10 @@ struct Keys {
   const std::string sessions_of_model_prefix;
   // + JTI: the same for one client token (a permanent key's own sessions have none).
   const std::string sessions_of_token_prefix;
+  // + JTI: HASH n (the token's admissions so far, for a token with maxUses) and, per resume id
+  // ID, r:ID (the session id of its live connection, or "@" + when it ended, in ms). Expires
+  // an hour after the token does.
+  const std::string uses_prefix;
 };
 
 }  // namespace bouncer::store::redis

@@ -241,6 +241,33 @@ class RedisStore final : public Store, public SessionLeases {
     });
   }
 
+  // ---- uses of client tokens ----
+
+  void use_token(const TokenUse& use, Used done) override {
+    constexpr auto kWindowMs = std::chrono::duration_cast<std::chrono::milliseconds>(kResumeWindow).count();
+    // The count outlives the token by an hour: a clock skew's leeway, and nothing to resume after.
+    const std::int64_t ttl = std::max<std::int64_t>(use.expires_at - unix_now(), 0) + 3600;
+    send(eval(scripts::kUseToken, {keys_.uses(use.jti), keys_.sessions_of_token(use.jti)},
+              {std::to_string(use.max_uses), use.resume_id, use.session_id, std::to_string(kWindowMs), decimal(ttl)}),
+         [done = std::move(done)](std::error_code ec, Reply r) {
+           if (!ec && (r.is_error() || r.type != Reply::Type::integer)) ec = std::make_error_code(std::errc::io_error);
+           if (ec) return done(ec, UseOutcome::used);
+           switch (r.integer) {
+             case 1: return done({}, UseOutcome::resumed);
+             case 2: return done({}, UseOutcome::used_up);
+             case 3: return done({}, UseOutcome::resume_in_use);
+             default: return done({}, UseOutcome::used);
+           }
+         });
+  }
+
+  void end_use(const TokenUse& use, UseOutcome outcome, bool give_back) override {
+    const bool took = outcome == UseOutcome::used && use.max_uses > 0;
+    send(eval(scripts::kEndUse, {keys_.uses(use.jti)},
+              {use.resume_id, use.session_id, give_back ? "1" : "0", took ? "1" : "0"}),
+         [](std::error_code, Reply) {});
+  }
+
   std::size_t purge_tokens(std::int64_t before) override {
     std::size_t deleted = 0;
     for (;;) {

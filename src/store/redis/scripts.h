@@ -181,6 +181,57 @@ for i = 1, #KEYS do hold(KEYS[i], ARGV[1], ttl) end
 return 1
 )lua";
 
+// ---- uses of client tokens (maxUses) and resume ids ----
+// KEYS: uses(jti), sessions_of_token(jti).
+// ARGV: max_uses (0 = no limit), resume_id|"", session_id, window_ms, ttl_seconds.
+// Returns 0 used, 1 resumed, 2 used up, 3 resume id in use. The hash holds `n` (uses taken) and
+// per resume id `r:ID`: the session id of its connection while it runs, "@" + when it ended
+// (ms, Redis's clock) after. A connection counts as running while its session lease does (its
+// node renews it), so the id of a connection whose node died comes free when the lease runs out.
+inline constexpr std::string_view kUseToken = BOUNCER_LEASE_PRELUDE R"lua(
+local max, field, session = tonumber(ARGV[1]), nil, ARGV[3]
+if ARGV[2] ~= '' then field = 'r:' .. ARGV[2] end
+local charge = true
+if field then
+  local held = redis.call('HGET', KEYS[1], field)
+  if held then
+    local ended
+    if string.sub(held, 1, 1) == '@' then
+      ended = tonumber(string.sub(held, 2))
+    else
+      local lease = redis.call('ZSCORE', KEYS[2], held)
+      if lease and tonumber(lease) > now then return 3 end
+      ended = lease and tonumber(lease) or now
+    end
+    charge = now - ended > tonumber(ARGV[4])
+  end
+end
+if charge and max > 0 then
+  if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') >= max then return 2 end
+  redis.call('HINCRBY', KEYS[1], 'n', 1)
+end
+if field then redis.call('HSET', KEYS[1], field, session) end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+if charge then return 0 end
+return 1
+)lua";
+
+// KEYS: uses(jti).  ARGV: resume_id|"", session_id, give_back (0|1), gave (0|1: a use was taken).
+// The connection ended: its resume id's window starts now. With give_back, it was never relayed:
+// its id is freed and the use it took returned.
+inline constexpr std::string_view kEndUse = BOUNCER_LEASE_PRELUDE R"lua(
+if ARGV[1] ~= '' then
+  local field = 'r:' .. ARGV[1]
+  if redis.call('HGET', KEYS[1], field) == ARGV[2] then
+    if ARGV[3] == '1' then redis.call('HDEL', KEYS[1], field) else redis.call('HSET', KEYS[1], field, '@' .. now) end
+  end
+end
+if ARGV[3] == '1' and ARGV[4] == '1' and tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'n', -1)
+end
+return 1
+)lua";
+
 #undef BOUNCER_LEASE_PRELUDE
 
 }  // namespace bouncer::store::redis::scripts

@@ -63,6 +63,10 @@ INSERT INTO meta (name, value) VALUES ('state_version', 1);
 ALTER TABLE signing_keys ADD COLUMN public_url TEXT NOT NULL DEFAULT '';
 ALTER TABLE signing_keys ADD COLUMN alive_until INTEGER;
 )sql"},
+    // How many admissions each client token has had, for tokens minted with maxUses.
+    {3, R"sql(
+ALTER TABLE tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 std::int64_t pragma_int(Db& db, const char* sql) {

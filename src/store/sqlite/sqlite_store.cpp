@@ -27,6 +27,8 @@
 // joins it.
 #include "store/sqlite/sqlite_store.h"
 
+#include "store/sqlite/resume_book.h"
+
 #include "metrics/catalog.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite_db.h"
@@ -53,6 +55,7 @@ namespace {
 using sqlite::Db;
 using sqlite::Stmt;
 using sqlite::Transaction;
+using sqlite::ResumeBook;
 using sqlite::Use;
 
 class SqliteCategory final : public std::error_category {
@@ -67,6 +70,7 @@ class SqliteCategory final : public std::error_category {
       case SqliteErrc::busy: return "the database stayed locked by another writer";
       case SqliteErrc::write_failed: return "the database write failed";
       case SqliteErrc::shutting_down: return "the store is shutting down";
+      case SqliteErrc::used_up: return "every use of the token is taken";
     }
     return "unknown bouncer.sqlite error " + std::to_string(code);
   }
@@ -79,6 +83,7 @@ class SqliteCategory final : public std::error_category {
       case SqliteErrc::busy: return std::errc::device_or_resource_busy;
       case SqliteErrc::write_failed: return std::errc::io_error;
       case SqliteErrc::shutting_down: return std::errc::operation_canceled;
+      case SqliteErrc::used_up: return std::errc::resource_unavailable_try_again;
     }
     return {code, *this};
   }
@@ -182,6 +187,8 @@ class SqliteStore final : public Store {
 
   void record_token(TokenRecord record, Done done) override;
   std::optional<TokenRecord> find_token(std::string_view jti) override;
+  void use_token(const TokenUse& use, Used done) override;
+  void end_use(const TokenUse& use, UseOutcome outcome, bool give_back) override;
   std::size_t purge_tokens(std::int64_t before) override;
 
   void add_signing_key(const SigningKeyRecord& key) override;
@@ -195,10 +202,22 @@ class SqliteStore final : public Store {
   SqliteStats stats() const;
 
  private:
+  // What the writer thread does with one queued item, in the batch's transaction.
+  enum class Op {
+    record,     // insert `record`
+    take_use,   // take one of the uses of record.jti, unless max_uses are taken (SqliteErrc::used_up)
+    give_back,  // return one use of record.jti
+  };
   struct Pending {
     TokenRecord record;
     Done done;
+    Op op = Op::record;
+    std::int64_t max_uses = 0;
   };
+
+  void enqueue(Pending pending);
+  int write_one(Pending& pending, std::error_code& result);  // SQLITE_OK unless the batch must roll back
+  int write_record(const TokenRecord& r, std::error_code& result);
 
   // Runs `f` holding the main connection; turns SQLite failures into std::runtime_error
   // naming the operation and the file.
@@ -229,7 +248,9 @@ class SqliteStore final : public Store {
 
   // ---- Writer connection: only the writer thread, once started. ----
   Db writer_db_;
-  Stmt insert_token_;
+  Stmt insert_token_, take_use_, give_back_use_;
+
+  ResumeBook resumes_;
 
   // ---- The group-commit queue. ----
   std::mutex queue_mu_;
@@ -313,6 +334,8 @@ SqliteStore::SqliteStore(std::string path, const SqliteOptions& options)
     insert_token_ = writer_db_.prepare(
         "INSERT INTO tokens (jti, key_id, kid, issued_at, expires_at, scopes_json, metadata_json) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    take_use_ = writer_db_.prepare("UPDATE tokens SET uses = uses + 1 WHERE jti = ?1 AND uses < ?2");
+    give_back_use_ = writer_db_.prepare("UPDATE tokens SET uses = uses - 1 WHERE jti = ?1 AND uses > 0");
   } catch (const sqlite::Error& e) {
     throw std::runtime_error("cannot prepare statements on database " + path_ + ": " + e.what());
   }
@@ -438,16 +461,64 @@ void SqliteStore::touch_keys(const std::vector<std::pair<std::string, std::int64
 // ---- Token records ----
 
 void SqliteStore::record_token(TokenRecord record, Done done) {
+  enqueue(Pending{std::move(record), std::move(done)});
+}
+
+void SqliteStore::enqueue(Pending pending) {
   {
     std::unique_lock lock(queue_mu_);
     if (!stopping_) {
-      queue_.push_back(Pending{std::move(record), std::move(done)});
+      queue_.push_back(std::move(pending));
       lock.unlock();
       queue_cv_.notify_one();
       return;
     }
   }
-  if (done) done(make_error_code(SqliteErrc::shutting_down));
+  if (pending.done) pending.done(make_error_code(SqliteErrc::shutting_down));
+}
+
+// ---- Uses of client tokens ----
+
+namespace {
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+// The resume id is settled in memory (this process holds every connection); a use is taken
+// in the group-commit transaction, so it is durable before the door admits on it.
+void SqliteStore::use_token(const TokenUse& use, Used done) {
+  switch (resumes_.claim(use, steady_ms())) {
+    case ResumeBook::Claim::in_use: return done({}, UseOutcome::resume_in_use);
+    case ResumeBook::Claim::resumed: return done({}, UseOutcome::resumed);
+    case ResumeBook::Claim::charge: break;
+  }
+  if (use.max_uses <= 0) return done({}, UseOutcome::used);
+  Pending pending;
+  pending.record.jti = use.jti;
+  pending.op = Op::take_use;
+  pending.max_uses = use.max_uses;
+  pending.done = [this, use, done = std::move(done)](std::error_code ec) {
+    if (!ec) return done({}, UseOutcome::used);
+    resumes_.withdraw(use);
+    if (ec == SqliteErrc::used_up) return done({}, UseOutcome::used_up);
+    done(ec, UseOutcome::used);
+  };
+  enqueue(std::move(pending));
+}
+
+void SqliteStore::end_use(const TokenUse& use, UseOutcome outcome, bool give_back) {
+  if (give_back) {
+    resumes_.withdraw(use);
+  } else {
+    resumes_.ended(use, steady_ms());
+  }
+  if (!give_back || outcome != UseOutcome::used || use.max_uses <= 0) return;
+  Pending pending;
+  pending.record.jti = use.jti;
+  pending.op = Op::give_back;
+  enqueue(std::move(pending));
 }
 
 void SqliteStore::writer_loop() {
@@ -481,42 +552,63 @@ int SqliteStore::try_write_batch(std::vector<Pending>& batch, std::vector<std::e
   };
 
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    const TokenRecord& r = batch[i].record;
-    Use s(insert_token_);
-    try {
-      s->bind_text(1, r.jti);
-      s->bind_text(2, r.key_id);
-      s->bind_text(3, r.kid);
-      s->bind_int(4, r.issued_at);
-      s->bind_int(5, r.expires_at);
-      s->bind_text(6, r.scopes_json);
-      s->bind_text(7, r.metadata_json);
-    } catch (const sqlite::Error&) {  // e.g. a value too big: this record only
-      results[i] = make_error_code(SqliteErrc::invalid_record);
-      continue;
-    }
-    rc = s->try_step();
-    if (rc == SQLITE_DONE) {
-      results[i] = {};
-    } else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      // A constraint failure undoes only this statement; the transaction goes on. Never an
-      // overwrite: the row that holds the jti stays as it was.
-      switch (rc) {
-        case SQLITE_CONSTRAINT_PRIMARYKEY:
-        case SQLITE_CONSTRAINT_UNIQUE: results[i] = make_error_code(SqliteErrc::duplicate_jti); break;
-        case SQLITE_CONSTRAINT_FOREIGNKEY: results[i] = make_error_code(SqliteErrc::unknown_key); break;
-        default: results[i] = make_error_code(SqliteErrc::invalid_record); break;
-      }
-    } else {
-      set_last_error(sqlite3_errmsg(writer_db_.get()));
-      return abandon(rc);
-    }
+    rc = write_one(batch[i], results[i]);
+    if (rc != SQLITE_OK) return abandon(rc);
   }
 
   rc = writer_db_.try_exec("COMMIT");
   if (rc != SQLITE_OK) {
     set_last_error(sqlite3_errmsg(writer_db_.get()));
     return abandon(rc);
+  }
+  return SQLITE_OK;
+}
+
+int SqliteStore::write_one(Pending& pending, std::error_code& result) {
+  if (pending.op == Op::record) return write_record(pending.record, result);
+  const bool take = pending.op == Op::take_use;
+  Use s(take ? take_use_ : give_back_use_);
+  s->bind_text(1, pending.record.jti);
+  if (take) s->bind_int(2, pending.max_uses);
+  const int rc = s->try_step();
+  if (rc != SQLITE_DONE) {
+    set_last_error(sqlite3_errmsg(writer_db_.get()));
+    return rc;
+  }
+  // No row changed: the uses are all taken (or the record is gone: nothing to admit on).
+  result = take && sqlite3_changes(writer_db_.get()) == 0 ? make_error_code(SqliteErrc::used_up) : std::error_code();
+  return SQLITE_OK;
+}
+
+int SqliteStore::write_record(const TokenRecord& r, std::error_code& result) {
+  Use s(insert_token_);
+  try {
+    s->bind_text(1, r.jti);
+    s->bind_text(2, r.key_id);
+    s->bind_text(3, r.kid);
+    s->bind_int(4, r.issued_at);
+    s->bind_int(5, r.expires_at);
+    s->bind_text(6, r.scopes_json);
+    s->bind_text(7, r.metadata_json);
+  } catch (const sqlite::Error&) {  // e.g. a value too big: this record only
+    result = make_error_code(SqliteErrc::invalid_record);
+    return SQLITE_OK;
+  }
+  const int rc = s->try_step();
+  if (rc == SQLITE_DONE) {
+    result = {};
+  } else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    // A constraint failure undoes only this statement; the transaction goes on. Never an
+    // overwrite: the row that holds the jti stays as it was.
+    switch (rc) {
+      case SQLITE_CONSTRAINT_PRIMARYKEY:
+      case SQLITE_CONSTRAINT_UNIQUE: result = make_error_code(SqliteErrc::duplicate_jti); break;
+      case SQLITE_CONSTRAINT_FOREIGNKEY: result = make_error_code(SqliteErrc::unknown_key); break;
+      default: result = make_error_code(SqliteErrc::invalid_record); break;
+    }
+  } else {
+    set_last_error(sqlite3_errmsg(writer_db_.get()));
+    return rc;
   }
   return SQLITE_OK;
 }
@@ -559,10 +651,14 @@ void SqliteStore::write_batch(std::vector<Pending>& batch) noexcept {
   counted.store_commit_duration.observe(std::chrono::steady_clock::now() - started);
   counted.store_commit_batch.observe(batch.size());
 
-  std::uint64_t stored = 0;
-  for (const auto& ec : results) stored += ec ? 0 : 1;
+  // Token records only: a use taken or given back is no record.
+  std::uint64_t stored = 0, failed = 0;
+  for (std::size_t i = 0; i < batch.size() && i < results.size(); ++i) {
+    if (batch[i].op != Op::record) continue;
+    ++(results[i] ? failed : stored);
+  }
   records_stored_.fetch_add(stored, std::memory_order_relaxed);
-  records_failed_.fetch_add(batch.size() - stored, std::memory_order_relaxed);
+  records_failed_.fetch_add(failed, std::memory_order_relaxed);
   std::uint64_t largest = largest_batch_.load(std::memory_order_relaxed);
   while (batch.size() > largest &&
          !largest_batch_.compare_exchange_weak(largest, batch.size(), std::memory_order_relaxed)) {

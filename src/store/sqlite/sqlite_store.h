@@ -12,7 +12,7 @@
 
 namespace bouncer::store {
 
-// Errors record_token reports. Each is also equivalent to a portable std::errc condition, so
+// Errors record_token (and the writer's other operations) report. Each is also equivalent to a portable std::errc condition, so
 // callers can test `ec == std::errc::file_exists` without knowing the engine.
 enum class SqliteErrc {
   duplicate_jti = 1,  // a token record with this jti exists: nothing was written (≈ file_exists)
@@ -21,6 +21,7 @@ enum class SqliteErrc {
   busy,               // another writer held the database past the busy timeout (≈ device_or_resource_busy)
   write_failed,       // the batch's transaction failed; nothing of it was stored (≈ io_error)
   shutting_down,      // the store is closing and takes no new records (≈ operation_canceled)
+  used_up,            // use_token: every use of the token is taken, or it has no record (≈ resource_unavailable_try_again)
 };
 
 const std::error_category& sqlite_category() noexcept;

@@ -41,6 +41,9 @@ TEST(CloseReason, EveryRefusalMapsToTheDocumentedCodeAndMessage) {
       {Refusal::shutting_down, 1001, "Server shutting down"},
       {Refusal::store_unavailable, 1013, "Service unavailable, try again later"},
       {Refusal::address_penalised, 1013, "Too many invalid credentials, try again later"},
+      {Refusal::token_used_up, 1008, "Token already used"},
+      {Refusal::resume_in_use, 1008, "Resume id already in use"},
+      {Refusal::resume_not_allowed, 1008, "Resume id not allowed"},
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(std::string(row.message));

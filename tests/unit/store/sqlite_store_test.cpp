@@ -135,7 +135,7 @@ TEST_F(SqliteStoreTest, DatabaseAndWalFilesAreMode0600WhateverTheUmask) {
 TEST_F(SqliteStoreTest, SchemaIsVersionedInWalMode) {
   open().reset();
   auto db = raw();
-  EXPECT_EQ(query_int(db, "PRAGMA user_version"), 2);
+  EXPECT_EQ(query_int(db, "PRAGMA user_version"), 3);
   EXPECT_EQ(query_int(db, "PRAGMA application_id"), 0x426f756e);
   auto mode = db.prepare("PRAGMA journal_mode");
   ASSERT_TRUE(mode.step());
@@ -158,6 +158,7 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseIsMigrated) {
     auto db = raw();
     db.exec("ALTER TABLE signing_keys DROP COLUMN public_url");
     db.exec("ALTER TABLE signing_keys DROP COLUMN alive_until");
+    db.exec("ALTER TABLE tokens DROP COLUMN uses");
     db.exec("PRAGMA user_version = 1");
   }
   auto store = open();
@@ -165,7 +166,7 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseIsMigrated) {
   EXPECT_TRUE(store->announce_signing_key(k.kid, "https://a.example", 100));
   EXPECT_EQ(store->snapshot().signing_keys.at(0).public_url, "https://a.example");
   auto db = raw();
-  EXPECT_EQ(query_int(db, "PRAGMA user_version"), 2);
+  EXPECT_EQ(query_int(db, "PRAGMA user_version"), 3);
 }
 
 TEST_F(SqliteStoreTest, ReopeningKeepsTheStateVersion) {
