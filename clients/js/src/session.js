@@ -167,6 +167,7 @@ export class Session {
       for (;;) {
         if (this.#userClose) return this.#finish(this.#userCloseInfo());
         const credential = await this.#credentialForAttempt(needFreshCredential);
+        if (this.#userClose) return this.#finish(this.#userCloseInfo()); // closed while it came
         let outcome;
         if (credential instanceof Error) {
           outcome = { error: credential, retry: true };

@@ -1,10 +1,11 @@
-// connect() against a fake WebSocket (./fake_websocket.mjs): what reaches the application, how
-// each of Bouncer's refusals and ends is told, renewal, reconnection and resume ids.
+// connect() against a fake WebSocket (test-support/fake_websocket.mjs): what reaches the
+// application, how each of Bouncer's refusals and ends is told, renewal, reconnection and resume
+// ids.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { BouncerError, ConnectionError, RefusedError, RenewError, connect } from '../src/index.js';
-import { fakeWebSocket, fakeToken, sleep, tokenCredential, until } from './fake_websocket.mjs';
+import { fakeWebSocket, fakeToken, sleep, tokenCredential, until } from '../test-support/fake_websocket.mjs';
 
 const BASE = 'https://bouncer.example.com';
 const FAST = { admissionWindowMs: 20, reconnect: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 } };
@@ -142,11 +143,14 @@ describe('messages', () => {
     await session.closed;
   });
 
-  test('send() throws while the session is not open', async () => {
-    const { session } = open(tokenCredential(), () => {});
+  test('send() throws while the session is not open; close() before the first connection opens none', async () => {
+    const { session, sockets } = open(tokenCredential(), () => {});
     assert.throws(() => session.send('x'), (e) => e instanceof BouncerError && e.code === 'not_open');
     session.close();
-    await session.closed;
+    const closed = await session.closed;
+    assert.equal(closed.code, 1000);
+    assert.equal(sockets.length, 0);
+    await assert.rejects(session.opened, (e) => e instanceof BouncerError && e.code === 'closed');
   });
 });
 
