@@ -15,15 +15,15 @@ function escapeForRegExp(text) {
 
 // `secrets`: exact strings to hide as well (a credential of an unusual shape).
 export function redact(text, secrets = []) {
-  let out = String(text);
+  let out = String(text)
+    .replace(PROTOCOL_CREDENTIAL, 'bouncer.key.REDACTED')
+    .replace(QUERY_CREDENTIAL, '$1REDACTED')
+    .replace(PREFIXED_KEY, '$1_REDACTED')
+    .replace(BARE_JWT, 'REDACTED');
   for (const secret of secrets) {
     if (typeof secret === 'string' && secret.length >= 8) {
       out = out.replace(new RegExp(escapeForRegExp(secret), 'g'), 'REDACTED');
     }
   }
-  return out
-    .replace(PROTOCOL_CREDENTIAL, 'bouncer.key.REDACTED')
-    .replace(QUERY_CREDENTIAL, '$1REDACTED')
-    .replace(PREFIXED_KEY, '$1_REDACTED')
-    .replace(BARE_JWT, 'REDACTED');
+  return out;
 }

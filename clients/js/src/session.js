@@ -114,6 +114,8 @@ export class Session {
 
   // Ends the session for good: no reconnection follows.
   close(code = 1000, reason = '') {
+    // The codes an application may send (RFC 6455 §7.4; a browser throws on any other).
+    if (code !== 1000 && !(code >= 3000 && code <= 4999)) throw new TypeError('close code must be 1000 or 3000–4999');
     if (this.#userClose) return;
     this.#userClose = { code, reason };
     if (this.readyState !== 'closed') this.readyState = 'closing';
