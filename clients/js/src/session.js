@@ -170,12 +170,10 @@ export class Session {
         if (this.#userClose) return this.#finish(this.#userCloseInfo());
         const credential = await this.#credentialForAttempt(needFreshCredential);
         if (this.#userClose) return this.#finish(this.#userCloseInfo()); // closed while it came
-        let outcome;
-        if (credential instanceof Error) {
-          outcome = { error: credential, retry: true };
-        } else {
-          outcome = this.#judge(await this.#attempt(credential, failures > 0 || this.#everAdmitted));
-        }
+        const outcome =
+          credential instanceof Error
+            ? { error: credential }
+            : this.#judge(await this.#attempt(credential, failures > 0 || this.#everAdmitted));
         if (outcome.admitted) failures = 0;
         if (outcome.final || this.#userClose) return this.#finish(outcome.info ?? this.#userCloseInfo());
         needFreshCredential = outcome.freshCredential === true;
