@@ -4,11 +4,12 @@
 // maxUses and resume ids (docs/API.md; renewal, maxUses and resume are the server's newest
 // features: these cases fail on a server without them).
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
-import { REPO_ROOT, importDep, sleep, startServer, waitFor, withTimeout } from '../lib/harness.mjs';
+import { REPO_ROOT, freePort, importDep, sleep, startServer, tempDir, waitFor, withTimeout } from '../lib/harness.mjs';
 
 const { WebSocket } = await importDep('ws');
 const client = await import(pathToFileURL(path.join(REPO_ROOT, 'clients', 'js', 'src', 'index.js')).href);
@@ -18,6 +19,7 @@ const SESSION_WAIT_MS = 15_000;
 
 let bouncer;
 let sk;
+const tempRoots = []; // data dirs of the tests' own servers, removed once every server is down
 
 before(async () => {
   // No clock-skew leeway: a token minted with expiresIn 1 is refused as expired two seconds later.
@@ -27,6 +29,7 @@ before(async () => {
 
 after(async () => {
   await bouncer?.cleanup();
+  for (const root of tempRoots) rmSync(root, { recursive: true, force: true });
 });
 
 const mint = (options = {}) => mintToken({ baseUrl: bouncer.base, apiKey: sk, ...options });
@@ -297,4 +300,39 @@ test('a malformed resume id: refused by the client before any connection, and by
   const error = await refusal(session);
   assert.equal(error.reason, 'Resume id not allowed');
   assert.equal(error.permanent, true);
+});
+
+test('after Server shutting down (1001) the session comes back, same resume id, on the restarted server', { timeout: 120_000 }, async (t) => {
+  const root = tempDir();
+  tempRoots.push(root);
+  const dataDir = path.join(root, 'data');
+  const port = await freePort();
+  const first = await startServer({ t, dataDir, port });
+  const key = await first.defaultKey();
+  const credential = await mintToken({ baseUrl: first.base, apiKey: key, expiresIn: 300 });
+  const reconnecting = [];
+  const { session, seen } = open(t, credential, {
+    baseUrl: first.base,
+    resume: true,
+    reconnect: { maxAttempts: 30, baseDelayMs: 100, maxDelayMs: 500 },
+    onReconnecting: (info) => reconnecting.push(info),
+  });
+  await withTimeout(session.opened, SESSION_WAIT_MS, 'opening');
+  await echo(session, seen, 'before the restart');
+  const resumeId = session.resumeId;
+
+  await first.stop();
+  await waitFor(() => reconnecting.length >= 1, { timeoutMs: SESSION_WAIT_MS, what: 'the first reconnection attempt' });
+  assert.equal(reconnecting[0].error.name, 'ConnectionError');
+  assert.equal(reconnecting[0].error.closeCode, 1001);
+  assert.equal(reconnecting[0].error.reason, 'Server shutting down');
+  assert.equal(reconnecting[0].error.retryable, true);
+
+  await startServer({ t, dataDir, port });
+  await waitFor(() => seen.opens.length === 2, { timeoutMs: 30_000, what: `the reconnection (${reconnecting.length} attempts)` });
+  assert.equal(seen.opens[1].reconnected, true);
+  assert.equal(seen.opens[1].resumeId, resumeId);
+  assert.equal(session.resumeId, resumeId);
+  await echo(session, seen, 'after the restart');
+  assert.deepEqual(seen.errors, [], 'a recovered end is not an error');
 });
