@@ -115,6 +115,15 @@ void FrameTracker::finish_frame() {
   if (current_fin_) ++messages_;
 }
 
+void FrameTracker::end_inspection(bool relayed) {
+  if (relayed) {
+    ++frames_;
+    payload_bytes_ += inspected_length_;
+    ++messages_;
+  }
+  inspected_length_ = 0;
+}
+
 FeedResult FrameTracker::feed(std::span<const std::uint8_t> bytes, StopAt stop_at) {
   FeedResult result;  // Kind::more
   if (done_) return result;
@@ -209,6 +218,19 @@ FeedResult FrameTracker::feed(std::span<const std::uint8_t> bytes, StopAt stop_a
       message_open_ = !fin;
     }
 
+    // A short text message of one frame, held until whole: the caller reads it before relaying.
+    // Re-parsing its header when it comes again changes nothing (a FIN frame opens no message).
+    if (opcode == static_cast<std::uint8_t>(Opcode::text) && fin && !rsv1 && options_.inspect_text_up_to > 0 &&
+        h.payload_length <= options_.inspect_text_up_to) {
+      const std::size_t whole = h.header_length + static_cast<std::size_t>(h.payload_length);
+      result.consumed = pos;
+      if (size - pos < whole) return result;
+      result.kind = FeedResult::Kind::inspect;
+      result.inspect_length = whole;
+      inspected_length_ = static_cast<std::uint32_t>(h.payload_length);
+      return result;
+    }
+
     if (opcode == static_cast<std::uint8_t>(Opcode::close)) {
       const auto length = static_cast<std::size_t>(h.payload_length);  // <= 125
       if (size - pos < h.header_length + length) {
@@ -256,6 +278,18 @@ std::string make_frame(Opcode opcode, std::string_view payload, std::optional<st
   for (const std::uint8_t k : *mask) out.push_back(static_cast<char>(k));
   for (std::size_t i = 0; i < payload.size(); ++i) {
     out.push_back(static_cast<char>(static_cast<std::uint8_t>(payload[i]) ^ (*mask)[i % 4]));
+  }
+  return out;
+}
+
+std::string unmasked_payload(std::span<const std::uint8_t> frame) {
+  const ParsedHeader parsed = parse_header(frame);
+  if (parsed.status != HeaderStatus::ok) return {};
+  const Header& h = parsed.header;
+  const std::size_t length = std::min<std::size_t>(static_cast<std::size_t>(h.payload_length), frame.size() - h.header_length);
+  std::string out(reinterpret_cast<const char*>(frame.data() + h.header_length), length);
+  if (h.masked) {
+    for (std::size_t i = 0; i < length; ++i) out[i] = static_cast<char>(out[i] ^ h.mask[i % 4]);
   }
   return out;
 }

@@ -70,6 +70,10 @@ struct TrackerOptions {
   std::uint64_t max_message_bytes = 1 << 20;
   // permessage-deflate was negotiated: RSV1 may be set on a message's first frame.
   bool rsv1_allowed = false;
+  // Unfragmented, uncompressed text messages of at most this many payload bytes are held until
+  // whole and reported as Kind::inspect, so the caller can read them (Bouncer's own messages
+  // among a client's). 0: none is.
+  std::uint32_t inspect_text_up_to = 0;
 };
 
 // Where the caller wants feed() to stop, so it can put a frame of its own on the other side.
@@ -87,6 +91,10 @@ struct FeedResult {
     close,       // a whole, valid close frame ends at `consumed` (relay it): code and reason below
     violation,   // the frame at `consumed` breaks the protocol or the size limit: relay the bytes
                  // before it, not it; close both sides with `code`
+    inspect,     // a whole text message to inspect (TrackerOptions::inspect_text_up_to), its one
+                 // frame `inspect_length` bytes long, starts at `consumed`: relay the bytes
+                 // before it; once it is at the start of what is fed, look at it and call
+                 // end_inspection(), then feed what follows it
   };
   Kind kind = Kind::more;
   std::size_t consumed = 0;
@@ -95,13 +103,15 @@ struct FeedResult {
                            // the close frame (at most 123 bytes)
   std::size_t close_start = 0;  // close: where the close frame starts (the bytes before it are
                                 // other frames, relayable whatever becomes of the close)
+  std::size_t inspect_length = 0;  // inspect: the frame's length, header included
 };
 
 // One direction of a session. Feed it the bytes read from that side, in order, each at most
 // once: feed(bytes) looks at bytes[0..n) and says how many it consumed. Unconsumed bytes must
 // be fed again, at the start of the next call, followed by what was read after them. What is
-// left unconsumed is at most a header's beginning (under 14 bytes) or a close frame's beginning
-// (under 2 + 4 + 125 = 131 bytes): a read buffer of 131 bytes or more always makes progress.
+// left unconsumed is at most a header's beginning (under 14 bytes), a close frame's beginning
+// (under 2 + 4 + 125 = 131 bytes) or a text frame to inspect (under 14 + inspect_text_up_to):
+// a read buffer at least that large always makes progress.
 // Payloads of data, ping and pong frames are consumed as they arrive, never held back.
 //
 // Rules checked (each a 1002 violation): RSV2/RSV3 set, RSV1 set without rsv1_allowed or on a
@@ -130,6 +140,11 @@ class FrameTracker {
 
   FeedResult feed(std::span<const std::uint8_t> bytes, StopAt stop_at = StopAt::nothing);
 
+  // The frame the last feed() reported as Kind::inspect is done with: `relayed` counts it as a
+  // relayed message (frames(), payload_bytes(), messages()); otherwise the caller took it and it
+  // counts nowhere. The caller feeds on from the byte after it.
+  void end_inspection(bool relayed);
+
   // Between two frames (no frame partly consumed): a control frame may be put here.
   bool at_frame_boundary() const;
   // Between two data messages: any frame may be put here.
@@ -154,6 +169,7 @@ class FrameTracker {
   std::uint64_t payload_bytes_ = 0;
   std::uint64_t messages_ = 0;
   Direction direction_;
+  std::uint32_t inspected_length_ = 0;  // payload length of the frame reported as Kind::inspect
   bool in_frame_ = false;         // a header was consumed, its payload not wholly
   bool current_fin_ = false;      // of the frame being consumed
   bool current_is_data_ = false;  //
@@ -166,6 +182,9 @@ class FrameTracker {
 // The length is in its shortest form. A control frame's payload must be at most 125 bytes
 // (not checked here).
 std::string make_frame(Opcode opcode, std::string_view payload, std::optional<std::array<std::uint8_t, 4>> mask);
+
+// The payload of the whole frame `frame` (header included), unmasked when masked.
+std::string unmasked_payload(std::span<const std::uint8_t> frame);
 
 // A close frame: no payload when code is kNoStatus, otherwise the code (written as given: pass
 // one valid_close_code accepts) and fit_close_reason(reason).

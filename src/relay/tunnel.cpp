@@ -122,14 +122,17 @@ struct Tunnel::Impl {
       : owner(owner),
         executor(client.get_executor()),
         peers{Peer(std::move(client)), Peer(std::move(upstream))},
-        flows{Flow(frames::Direction::from_client, tracker_options(options), metrics::Direction::client_to_upstream),
-              Flow(frames::Direction::from_upstream, tracker_options(options), metrics::Direction::upstream_to_client)},
+        flows{Flow(frames::Direction::from_client, tracker_options(options, frames::Direction::from_client),
+                   metrics::Direction::client_to_upstream),
+              Flow(frames::Direction::from_upstream, tracker_options(options, frames::Direction::from_upstream),
+                   metrics::Direction::upstream_to_client)},
         options(options),
         early(std::move(early)),
         watchdog(executor) {}
 
-  static frames::TrackerOptions tracker_options(const TunnelOptions& options) {
-    return {options.max_message_bytes, options.permessage_deflate};
+  static frames::TrackerOptions tracker_options(const TunnelOptions& options, frames::Direction direction) {
+    const bool inspect = direction == frames::Direction::from_client && options.take_client_text;
+    return {options.max_message_bytes, options.permessage_deflate, inspect ? kInspectedTextBytes : 0};
   }
 
   Tunnel& owner;
@@ -315,8 +318,35 @@ struct Tunnel::Impl {
     Peer& sink = peers[other(source)];
     const StopAt stop_at = !has_own(flow) || !sink.open ? StopAt::nothing : flow.own_at;
     flow.last = flow.tracker.feed(std::span<const std::uint8_t>(flow.buffer->bytes, flow.filled), stop_at);
+    if (flow.last.kind == FeedResult::Kind::inspect) {
+      if (flow.last.consumed == 0) return inspect(source);
+      flow.last.kind = FeedResult::Kind::boundary;  // the bytes before it first; then it is at the front
+    }
     count(flow);
-    std::size_t relayed = flow.last.consumed;
+    relay_consumed(source, flow.last.consumed);
+  }
+
+  // A client's short text message, whole at the front of the buffer: Bouncer's own (taken, not
+  // relayed) or the upstream's.
+  void inspect(int source) {
+    Flow& flow = flows[source];
+    const std::size_t length = flow.last.inspect_length;
+    std::string text = frames::unmasked_payload(std::span<const std::uint8_t>(flow.buffer->bytes, length));
+    const bool taken = options.take_client_text(text);
+    flow.tracker.end_inspection(!taken);
+    count(flow);
+    flow.last.kind = FeedResult::Kind::boundary;
+    flow.last.consumed = length;
+    if (!taken) return relay_consumed(source, length);
+    flow.wrote = false;
+    flow.close_relayed = false;
+    after_write(source, {});
+  }
+
+  // Writes the first `relayed` bytes of the buffer (what the last feed consumed) to the sink.
+  void relay_consumed(int source, std::size_t relayed) {
+    Flow& flow = flows[source];
+    Peer& sink = peers[other(source)];
     // A close that answers Bouncer's own close, or that would overtake the close Bouncer has on
     // its way to the sink, is not passed on: the sink gets Bouncer's.
     const bool close_kept = flow.last.kind == FeedResult::Kind::close && (peers[source].bouncer_closed || flow.own_has_close);
@@ -380,7 +410,8 @@ struct Tunnel::Impl {
     flow.last.kind = FeedResult::Kind::more;
     switch (kind) {
       case FeedResult::Kind::more:
-      case FeedResult::Kind::boundary: break;
+      case FeedResult::Kind::boundary:
+      case FeedResult::Kind::inspect: break;
       case FeedResult::Kind::close: on_close_frame(source, flow.close_relayed && !ec); break;
       case FeedResult::Kind::violation: on_violation(source); break;
     }
@@ -598,6 +629,12 @@ struct Tunnel::Impl {
     }
   }
 
+  void send_to_client(std::string text) {
+    const Step step(*this);
+    if (stopping || finished) return;
+    queue_own(kUpstream, frames::make_frame(frames::Opcode::text, text, std::nullopt), StopAt::message_end, false);
+  }
+
   // end(): the final text and the given close to the client; 1000/1001 to the upstream.
   void end(std::uint16_t code, std::string reason, std::string text) {
     const Step step(*this);
@@ -695,6 +732,11 @@ Tunnel::~Tunnel() = default;
 void Tunnel::start(std::function<void(const TunnelResult&)> on_end) {
   net::dispatch(impl_->executor,
                 [self = shared_from_this(), on_end = std::move(on_end)]() mutable { self->impl_->run(std::move(on_end)); });
+}
+
+void Tunnel::send_to_client(std::string text) {
+  net::post(impl_->executor,
+            [self = shared_from_this(), text = std::move(text)]() mutable { self->impl_->send_to_client(std::move(text)); });
 }
 
 void Tunnel::end(std::uint16_t code, std::string reason, std::string final_text) {

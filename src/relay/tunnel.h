@@ -45,7 +45,15 @@ struct TunnelOptions {
   std::chrono::seconds idle_timeout{60};    // a silent peer, or one that takes no write, is dead
   std::chrono::milliseconds close_timeout{5000};  // for a close answer, or a boundary to put a frame at
   bool permessage_deflate = false;          // negotiated end to end: RSV1 may be set
+  // Offered each unfragmented, uncompressed text message from the client of at most
+  // kInspectedTextBytes payload bytes, unmasked, before it is relayed: returning true takes it
+  // (it never reaches the upstream). Runs on the client's executor. Empty: nothing is inspected.
+  std::function<bool(std::string& text)> take_client_text;
 };
+
+// The largest client text message take_client_text is offered (a renewal carries a token of at
+// most 16 KiB).
+inline constexpr std::uint32_t kInspectedTextBytes = 20 * 1024;
 
 // Why a session ended, for logs and counters.
 struct TunnelResult {
@@ -76,6 +84,10 @@ class Tunnel : public std::enable_shared_from_this<Tunnel> {
   // `code`/`reason`, both between two of the upstream's messages; closes the upstream with 1000
   // (1001 when code is 1001). The first ending wins.
   void end(std::uint16_t code, std::string reason, std::string final_text = {});
+
+  // Sends `text` to the client as a text message of Bouncer's own, between two of the upstream's
+  // messages (thread-safe). Dropped once the session is ending.
+  void send_to_client(std::string text);
 
  private:
   struct Impl;

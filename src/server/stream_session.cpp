@@ -92,6 +92,7 @@ StreamSession::StreamSession(relay::ByteStream stream, const net::ip::address& c
       slot_(std::move(slot)),
       client_address_(client.to_string()),
       deadline_(stream_.get_executor()),
+      expiry_warning_(stream_.get_executor()),
       arrived_(std::chrono::steady_clock::now()) {
   session_id_ = "sess_" + crypto::random_base64url(12);
   ++door_.gauges.connections;  // a WebSocket is a connection too (--max-connections)
@@ -182,15 +183,14 @@ Refusal StreamSession::admit() {
   offer_.key = std::string(request_[http::field::sec_websocket_key]);
   offer_.protocols = std::move(offered.forwarded);
   offer_.wants_bouncer_protocol = offered.bouncer_protocol;
-  offer_.extensions = relay::handshake::joined_values(request_, http::field::sec_websocket_extensions);
-  // The verdict `bouncer tokens inspect` gives too, on this server's current state and the
-  // models it serves now (a reload may change them; this session keeps the table it saw).
-  const auto state = door_.cache.current();
+  // A client that speaks to Bouncer (bouncer.v1) may renew its session in place, which Bouncer
+  // reads in the client's messages: they must not be compressed, so its extensions stay here.
+  if (!offer_.wants_bouncer_protocol) {
+    offer_.extensions = relay::handshake::joined_values(request_, http::field::sec_websocket_extensions);
+  }
+  // The models it serves now (a reload may change them; this session keeps the table it saw).
   models_ = door_.models.current();
-  auto facts = admission_facts(*state, door_.options, door_.cache.fresh_within(door_.options.store_staleness),
-                               unix_now(), [&](std::string_view jwt) { return verify_token(jwt, *state); });
-  facts.serves_model = [this](std::string_view model) { return models_->find(model) != nullptr; };
-  auto verdict = policy::judge_admission({credential, model_, origin_}, facts);
+  auto verdict = judge(credential);
   grant_ = std::move(verdict.grant);
   if (verdict.refusal == Refusal::invalid_api_key) note_invalid_credential();
   if (verdict.refusal != Refusal::none) return verdict.refusal;
@@ -213,6 +213,15 @@ Refusal StreamSession::admit() {
     case SessionRegistry::Outcome::token_cap: return Refusal::token_capacity;
   }
   return Refusal::capacity;
+}
+
+// The verdict `bouncer tokens inspect` gives too, on this server's current state.
+policy::AdmissionVerdict StreamSession::judge(std::string_view credential) {
+  const auto state = door_.cache.current();
+  auto facts = admission_facts(*state, door_.options, door_.cache.fresh_within(door_.options.store_staleness),
+                               unix_now(), [&](std::string_view jwt) { return verify_token(jwt, *state); });
+  facts.serves_model = [this](std::string_view model) { return models_->find(model) != nullptr; };
+  return policy::judge_admission({credential, model_, origin_}, facts);
 }
 
 // A refusal's WebSocket answers a protocol the client offered, or a browser would fail the
@@ -474,6 +483,10 @@ void StreamSession::start_tunnel(std::unique_ptr<relay::UpstreamSession> upstrea
   options.max_message_bytes = door_.options.max_message_bytes;
   options.idle_timeout = door_.options.session_idle_timeout;
   options.permessage_deflate = upstream->answer.permessage_deflate;
+  options.take_client_text = [weak = weak_from_this()](std::string& text) {
+    const auto self = weak.lock();
+    return self && self->take_client_text(text);
+  };
   tunnel_ = std::make_shared<relay::Tunnel>(std::move(stream_), std::move(upstream->stream), options,
                                             std::move(upstream->early));
   upstream.reset();
@@ -486,12 +499,7 @@ void StreamSession::start_tunnel(std::unique_ptr<relay::UpstreamSession> upstrea
                                 {"model", model_},
                                 {"client", client_address_}});
   tunnel_->start([self = shared_from_this()](const relay::TunnelResult& result) { self->on_tunnel_end(result); });
-  if (grant_.max_session_duration) {
-    deadline_.expires_after(std::chrono::seconds(*grant_.max_session_duration));
-    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->on_deadline();
-    });
-  }
+  if (grant_.max_session_duration) arm_deadline(std::chrono::seconds(*grant_.max_session_duration));
   if (pending_end_) {
     auto [code, reason, text] = std::move(*pending_end_);
     tunnel_->end(code, std::move(reason), std::move(text));
@@ -499,8 +507,81 @@ void StreamSession::start_tunnel(std::unique_ptr<relay::UpstreamSession> upstrea
 }
 
 void StreamSession::on_deadline() {
-  if (!tunnel_) return;  // ended just before the timer fired
+  if (!tunnel_ || !grant_.max_session_duration) return;  // ended, or renewed without a cap, just before
   tunnel_->end(1000, std::string(kMaxSessionDurationReason), session_ended_frame(*grant_.max_session_duration));
+}
+
+void StreamSession::arm_deadline(std::chrono::seconds cap) {
+  // Re-arming cancels the waits of an earlier deadline (a renewal): their handlers see an error.
+  deadline_.expires_after(cap);
+  deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->on_deadline();
+  });
+  const auto lead = policy::expiry_warning_lead(cap);
+  expiry_warning_.expires_after(cap - lead);
+  expiry_warning_.async_wait([self = shared_from_this(), lead](beast::error_code ec) {
+    if (!ec) self->tell_client(policy::session_expiring_message(lead.count()));
+  });
+}
+
+// ---- Bouncer's own messages: renewal in place ----
+
+bool StreamSession::take_client_text(std::string& text) {
+  auto message = policy::parse_bouncer_message(text);
+  if (!message) return false;
+  on_bouncer_message(std::move(*message));
+  return true;
+}
+
+void StreamSession::on_bouncer_message(policy::BouncerMessage message) {
+  if (message.type != policy::kRenewType) return tell_client(policy::unknown_message_error());
+  if (message.token.empty()) return renew_failed("Invalid renew message: it needs a token");
+  if (renewing_) return renew_failed("Renewal in progress");
+  auto verdict = judge(message.token);
+  if (auto refusal = policy::renewal_refusal(verdict, grant_.key_id)) return renew_failed(*refusal);
+  if (!verdict.grant.max_uses) return renew(std::move(verdict.grant));
+  // An N-use token renews once per use, like an admission.
+  renewing_ = true;
+  store::TokenUse use;
+  use.jti = verdict.grant.token_id;
+  use.max_uses = *verdict.grant.max_uses;
+  use.session_id = session_id_;
+  use.expires_at = verdict.grant.expires_at;
+  door_.store.use_token(use, [self = shared_from_this(), grant = std::move(verdict.grant)](
+                                 std::error_code ec, store::UseOutcome outcome) mutable {
+    net::post(self->deadline_.get_executor(), [self, ec, outcome, grant = std::move(grant)]() mutable {
+      self->renewing_ = false;
+      if (ec) return self->renew_failed(policy::close_reason(Refusal::store_unavailable).message);
+      if (outcome == store::UseOutcome::used_up) return self->renew_failed(policy::close_reason(Refusal::token_used_up).message);
+      self->renew(std::move(grant));
+    });
+  });
+}
+
+void StreamSession::renew(policy::Grant grant) {
+  if (!tunnel_) return;
+  grant_.max_session_duration = grant.max_session_duration;
+  std::optional<std::string> deadline;
+  if (grant.max_session_duration) {
+    arm_deadline(std::chrono::seconds(*grant.max_session_duration));
+    deadline = rfc3339(unix_now() + *grant.max_session_duration);
+  } else {
+    deadline_.cancel();
+    expiry_warning_.cancel();
+  }
+  log::info("session_renewed", {{"session_id", session_id_},
+                                {"token_id", grant.token_id},
+                                {"deadline", deadline.value_or("none")}});
+  tell_client(policy::renewed_message(deadline));
+}
+
+void StreamSession::renew_failed(std::string_view error) {
+  log::info("session_renew_refused", {{"session_id", session_id_}, {"error", error}});
+  tell_client(policy::renew_failed_message(error));
+}
+
+void StreamSession::tell_client(std::string text) {
+  if (tunnel_) tunnel_->send_to_client(std::move(text));
 }
 
 void StreamSession::end(std::uint16_t code, std::string reason, std::string final_text) {
@@ -516,6 +597,7 @@ void StreamSession::end(std::uint16_t code, std::string reason, std::string fina
 
 void StreamSession::on_tunnel_end(const relay::TunnelResult& result) {
   deadline_.cancel();
+  expiry_warning_.cancel();
   metrics::catalog().sessions_ended[end_cause(result)].add();
   const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
   log::info("session_ended", {{"session_id", session_id_},

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "policy/admission.h"
+#include "policy/renewal.h"
 #include "relay/handshake.h"
 #include "relay/tunnel.h"
 #include "relay/upstream.h"
@@ -69,6 +70,8 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
  private:
   void answer_defect(const relay::handshake::Defect& defect);
   policy::Refusal admit();
+  // judge_admission for `credential` with this session's model and Origin, on the current state.
+  policy::AdmissionVerdict judge(std::string_view credential);
   token::Verified verify_token(std::string_view jwt, const State& state);
   // `flood_reason`: not empty for a refusal that comes in floods, logged through door.refusals.
   void refuse(policy::Refusal refusal, std::string_view flood_reason = {});
@@ -91,6 +94,14 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   void on_answered(boost::system::error_code ec, std::unique_ptr<relay::UpstreamSession> upstream);
   void start_tunnel(std::unique_ptr<relay::UpstreamSession> upstream);
   void on_deadline();
+  // The session ends `cap` from now; the client is warned before (policy::expiry_warning_lead).
+  void arm_deadline(std::chrono::seconds cap);
+  // Bouncer's own messages from the client (policy/renewal.h): taken out of the relayed stream.
+  bool take_client_text(std::string& text);
+  void on_bouncer_message(policy::BouncerMessage message);
+  void renew(policy::Grant grant);
+  void renew_failed(std::string_view error);
+  void tell_client(std::string text);
   void on_tunnel_end(const relay::TunnelResult& result);
   relay::Headers upstream_headers(const std::optional<std::string>& metadata_json) const;
   std::string refusal_protocol() const;
@@ -119,6 +130,8 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   std::optional<store::UseOutcome> use_outcome_;  // a use claimed in the store: finished at the end
   std::shared_ptr<relay::Tunnel> tunnel_;
   boost::asio::steady_timer deadline_;
+  boost::asio::steady_timer expiry_warning_;
+  bool renewing_ = false;  // a renewal waits for the store (its token's maxUses)
   std::chrono::steady_clock::time_point arrived_;  // the upgrade request was read
   std::chrono::steady_clock::time_point started_;  // the relay started
   // An end() that arrived before the tunnel existed (while the upstream was connecting).

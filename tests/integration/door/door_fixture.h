@@ -166,7 +166,7 @@ class Door : public ::testing::Test {
                        << ws.close_text() << ")";
     EXPECT_EQ(m.text, text);
     EXPECT_EQ(m.data.size(), payload.size());
-    EXPECT_TRUE(m.data == payload) << "echo differs";
+    EXPECT_TRUE(m.data == payload) << "echo differs" << (m.data.size() <= 200 ? ": got " + m.data : std::string());
   }
 
   // Reads the next text message as JSON.
