@@ -329,10 +329,38 @@ test('after Server shutting down (1001) the session comes back, same resume id, 
   assert.equal(reconnecting[0].error.retryable, true);
 
   await startServer({ t, dataDir, port });
-  await waitFor(() => seen.opens.length === 2, { timeoutMs: 30_000, what: `the reconnection (${reconnecting.length} attempts)` });
+  await waitFor(() => seen.opens.length === 2 || session.readyState === 'closed', { timeoutMs: 30_000, what: 'the reconnection' });
+  assert.deepEqual(seen.errors, [], 'a recovered end is not an error');
   assert.equal(seen.opens[1].reconnected, true);
   assert.equal(seen.opens[1].resumeId, resumeId);
   assert.equal(session.resumeId, resumeId);
   await echo(session, seen, 'after the restart');
-  assert.deepEqual(seen.errors, [], 'a recovered end is not an error');
+});
+
+test('a single-use token survives a network drop: the session reconnects with its resume id, for free', { timeout: 60_000 }, async (t) => {
+  // The ws class, recording its instances so that the test can cut the connection under the session.
+  const sockets = [];
+  class RecordedWebSocket extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      sockets.push(this);
+    }
+  }
+  const reconnecting = [];
+  const { session, seen } = open(t, await mint({ maxUses: 1 }), {
+    WebSocket: RecordedWebSocket,
+    resume: true,
+    reconnect: { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 2000 },
+    onReconnecting: (info) => reconnecting.push(info),
+  });
+  await withTimeout(session.opened, SESSION_WAIT_MS, 'opening');
+  await echo(session, seen, 'before the drop');
+  sockets[0].terminate(); // the TCP connection destroyed, no close handshake: 1006 on our side
+  await waitFor(() => seen.opens.length === 2 || session.readyState === 'closed', { timeoutMs: 30_000, what: 'the reconnection' });
+  assert.deepEqual(seen.errors, [], 'the reconnection was admitted without using the token again');
+  assert.equal(reconnecting[0].error.closeCode, 1006);
+  assert.equal(seen.opens[1].reconnected, true);
+  assert.equal(sockets.length, 2);
+  assert.equal(new URL(sockets[1].url).searchParams.get('resume'), session.resumeId);
+  await echo(session, seen, 'after the drop');
 });
