@@ -31,6 +31,8 @@ using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 using detail::Clock;
 using detail::run_until;
 
+constexpr std::string_view kBouncerProtocol = "bouncer.v1";
+
 // The upgrade a session sends: where, and the request's target and headers.
 struct Upgrade {
   detail::Endpoint endpoint;
@@ -59,7 +61,7 @@ Upgrade token_upgrade(const ClientCredential& credential, const ConnectOptions& 
   if (options.credential_in == CredentialPlacement::query) {
     up.target += "&api_key=" + detail::percent_encode(credential.token);
   } else {
-    up.protocols = {"bouncer.key." + credential.token, "bouncer.v1"};
+    up.protocols = {"bouncer.key." + credential.token};
   }
   return up;
 }
@@ -78,6 +80,9 @@ Upgrade make_upgrade(const ClientCredential& credential, const ConnectOptions& o
   check_resume_id(options);
   auto up = credential.kind == CredentialKind::url ? url_upgrade(credential, options) : token_upgrade(credential, options);
   if (options.resume_id) up.target += "&resume=" + *options.resume_id;
+  // Always offered: it tells Bouncer that this client reads Bouncer's own messages (renewal),
+  // and it is what Bouncer answers when the model chooses no protocol.
+  up.protocols.push_back(std::string(kBouncerProtocol));
   up.protocols.insert(up.protocols.end(), options.subprotocols.begin(), options.subprotocols.end());
   return up;
 }

@@ -38,7 +38,9 @@ class InstalledClient : public LiveServer {
     std::vector<std::string> configure{BOUNCER_CLIENT_CMAKE_COMMAND, "-S", BOUNCER_CLIENT_CONSUMER_DIR,
                                        "-B", build.string(), "-G", BOUNCER_CLIENT_CMAKE_GENERATOR,
                                        "-DCMAKE_CXX_COMPILER=" BOUNCER_CLIENT_CXX_COMPILER,
-                                       "-DCMAKE_PREFIX_PATH=" + prefix_.string()};
+                                       "-DCMAKE_PREFIX_PATH=" + prefix_.string(),
+                                       "-DCMAKE_CXX_FLAGS=" BOUNCER_CLIENT_CONSUMER_FLAGS,
+                                       "-DCMAKE_EXE_LINKER_FLAGS=" BOUNCER_CLIENT_CONSUMER_FLAGS};
     configure.insert(configure.end(), extra.begin(), extra.end());
     const auto configured = test_support::run_program(configure, tmp_.path(), kBuildTimeout);
     if (configured.status != 0) throw std::runtime_error("configure failed\n" + configured.out + configured.err);
@@ -85,7 +87,7 @@ TEST_F(InstalledClient, PkgConfigFlagsAloneLinkAProgram) {
   // The way a Makefile uses it: the compiler, the .pc file's flags, nothing else.
   const auto program = tmp_.path() / "consumer-pc";
   const std::string script = "PKG_CONFIG_PATH='" + (libdir() / "pkgconfig").string() + "' && export PKG_CONFIG_PATH && " +
-                             BOUNCER_CLIENT_CXX_COMPILER " -std=c++17 -o '" + program.string() + "' '" +
+                             BOUNCER_CLIENT_CXX_COMPILER " " BOUNCER_CLIENT_CONSUMER_FLAGS " -std=c++17 -o '" + program.string() + "' '" +
                              BOUNCER_CLIENT_CONSUMER_DIR "/main.cpp' $(pkg-config --cflags --libs bouncer-client)";
   expect_success(test_support::run_program({"/bin/sh", "-c", script}, tmp_.path(), kBuildTimeout), script);
   expect_consumer_works(program);

@@ -24,6 +24,7 @@ TEST_F(Sessions, TokenInQuery) {
   auto o = options();
   o.credential_in = bc::CredentialPlacement::query;
   auto session = bc::Session::connect(mint_token(), o);
+  EXPECT_EQ(session.subprotocol(), "bouncer.v1");
   expect_echo(session, "through the query");
 }
 
