@@ -328,6 +328,11 @@ export class Session {
       case 'bouncer.renew_failed':
         this.#settleRenewal(new RenewError({ reason: String(message.error ?? 'unknown') }));
         return;
+      case 'bouncer.error':
+        // Bouncer did not understand a bouncer.* message of ours (one the application sent,
+        // most likely: this client sends only bouncer.renew). The session goes on.
+        this.#call('onError', new BouncerError(`Bouncer did not take a message: ${message.error}`, { code: 'bouncer_error' }));
+        return;
       default:
         // Bouncer's own, of a kind this version does not know: never the application's.
         return;

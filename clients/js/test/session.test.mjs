@@ -129,6 +129,22 @@ describe('messages', () => {
     await session.closed;
   });
 
+  test('bouncer.error (a bouncer.* message Bouncer did not know) is an error, and the session goes on', async () => {
+    const { session, sockets, events } = open(tokenCredential(), (ws) => ws.accept());
+    await session.opened;
+    sockets[0].onSend = (data) => {
+      if (data.includes('"bouncer.')) sockets[0].message({ type: 'bouncer.error', error: 'Unknown message type' });
+    };
+    session.send('{"type":"bouncer.frobnicate"}');
+    assert.equal(events.error.length, 1);
+    assert.equal(events.error[0].code, 'bouncer_error');
+    assert.match(events.error[0].message, /Unknown message type/);
+    assert.deepEqual(events.message, []);
+    assert.equal(session.readyState, 'open');
+    session.close();
+    await session.closed;
+  });
+
   test('an error frame that is not one of Bouncer\'s refusals is the model\'s message', async () => {
     const { session, events } = open(tokenCredential(), (ws) => {
       ws.accept();

@@ -259,6 +259,16 @@ test('a renewal with a token for another model fails and the session goes on', {
   await echo(session, seen, 'still here');
 });
 
+test('a bouncer.* message Bouncer does not know is answered bouncer.error, never reaches the model', { timeout: 60_000 }, async (t) => {
+  const { session, seen } = open(t, await mint());
+  await withTimeout(session.opened, SESSION_WAIT_MS, 'opening');
+  session.send('{"type":"bouncer.frobnicate"}');
+  await waitFor(() => seen.errors.length === 1, { timeoutMs: SESSION_WAIT_MS, what: 'the bouncer.error' });
+  assert.equal(seen.errors[0].code, 'bouncer_error');
+  await echo(session, seen, 'after it');
+  assert.deepEqual(seen.messages, ['after it'], 'the echo model never saw the bouncer.* message');
+});
+
 test('maxUses: 1 admits once; a second admission is Token already used (permanent)', { timeout: 60_000 }, async (t) => {
   const credential = await mint({ maxUses: 1 });
   const first = open(t, credential);
