@@ -581,6 +581,7 @@ struct Tunnel::Impl {
     result.how = how;
     result.close_code = code == 0 ? frames::kNoStatus : code;
     result.reason = std::string(frames::fit_close_reason(reason));
+    if (options.on_stop) options.on_stop();
   }
 
   // Side `side` failed (a read or write error, EOF without a close, a watchdog): closed at

@@ -49,6 +49,9 @@ struct TunnelOptions {
   // kInspectedTextBytes payload bytes, unmasked, before it is relayed: returning true takes it
   // (it never reaches the upstream). Runs on the client's executor. Empty: nothing is inspected.
   std::function<bool(std::string& text)> take_client_text;
+  // Called once, when the session starts ending (a close frame either way, a side gone, end()):
+  // before the client can see its close, so whatever the session held may be let go.
+  std::function<void()> on_stop;
 };
 
 // The largest client text message take_client_text is offered (a renewal carries a token of at

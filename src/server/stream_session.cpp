@@ -487,6 +487,10 @@ void StreamSession::start_tunnel(std::unique_ptr<relay::UpstreamSession> upstrea
     const auto self = weak.lock();
     return self && self->take_client_text(text);
   };
+  // A client that reconnects once it has seen its close finds its resume id free already.
+  options.on_stop = [weak = weak_from_this()] {
+    if (const auto self = weak.lock()) self->finish_use(false);
+  };
   tunnel_ = std::make_shared<relay::Tunnel>(std::move(stream_), std::move(upstream->stream), options,
                                             std::move(upstream->early));
   upstream.reset();

@@ -379,6 +379,66 @@ TEST_F(Cluster, LiveSessionsKeepTheirPlaceAcrossRenewals) {
   EXPECT_EQ(held->read().data, "still here");
 }
 
+// A token's maxUses holds exactly across nodes: 50 concurrent admissions of a 10-use token,
+// half on each node, admit 10.
+TEST_F(Cluster, ATokensUsesHoldExactlyAcrossNodes) {
+  start_nodes(2, {"--max-sessions-per-token", "0"});
+  const auto m = mint(node(1), key_.secret, R"({"expiresIn":300,"maxUses":10})");
+  constexpr int kAttempts = 50;
+  std::vector<std::string> replies(kAttempts);
+  std::latch ready(kAttempts);
+  {
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < kAttempts; ++i) {
+      threads.emplace_back([&, i] {
+        ready.arrive_and_wait();
+        replies[static_cast<std::size_t>(i)] = first_reply(node(static_cast<std::size_t>(i % 2)), stream_target(m.api_key));
+      });
+    }
+  }
+  int admitted = 0, used_up = 0;
+  for (const auto& reply : replies) {
+    if (reply == "probe") ++admitted;
+    else if (reply == refusal("Token already used")) ++used_up;
+    else ADD_FAILURE() << "unexpected reply " << reply;
+  }
+  EXPECT_EQ(admitted, 10);
+  EXPECT_EQ(used_up, kAttempts - 10);
+}
+
+// One live connection per resume id, whichever node holds it; its reconnect on the other node
+// uses nothing.
+TEST_F(Cluster, AResumeIdIsOneConnectionAcrossNodes) {
+  start_nodes(2);
+  const auto m = mint(node(0), key_.secret, R"({"expiresIn":300,"maxUses":1})");
+  const std::string with_id = stream_target(m.api_key) + "&resume=cluster-resume-0123456789";
+  auto held = hold_session(node(0), with_id);
+  EXPECT_EQ(first_reply(node(1), with_id), refusal("Resume id already in use"));
+  ASSERT_FALSE(held->close());
+  held.reset();
+  expect_admitted(node(1), with_id);
+  EXPECT_EQ(first_reply(node(1), stream_target(m.api_key) + "&resume=another-resume-0123456789"),
+            refusal("Token already used"));
+}
+
+// A session on one node renews with a token minted on the other; the model server never sees
+// the renewal (it would echo it).
+TEST_F(Cluster, ASessionRenewsWithATokenFromAnotherNode) {
+  start_nodes(2);
+  const auto m = mint(node(0), key_.secret, R"({"expiresIn":300,"constraints":{"realtime":{"maxSessionDuration":10}}})");
+  auto held = hold_session(node(0), stream_target(m.api_key));
+  const auto fresh = mint(node(1), key_.secret, R"({"expiresIn":300,"constraints":{"realtime":{"maxSessionDuration":60}}})");
+  ASSERT_FALSE(held->write(R"({"type":"bouncer.renew","token":")" + fresh.api_key + "\"}"));
+  const auto answer = held->read();
+  ASSERT_FALSE(answer.ec) << answer.ec.message();
+  EXPECT_EQ(json::parse(answer.data).at("type").as_string(), "bouncer.renewed") << answer.data;
+  // Past the first deadline, the session goes on.
+  std::this_thread::sleep_for(11s);
+  ASSERT_FALSE(held->write("still here"));
+  const auto echoed = held->read();
+  EXPECT_EQ(echoed.data, "still here") << echoed.ec.message();
+}
+
 // Redis killed under load (the outage policy of docs/CLUSTER.md): no acknowledged mint is lost, minting
 // answers 503 meanwhile and recovers by itself, admissions go on from memory within the
 // staleness window and fail closed after it, and /readyz says which of these holds.

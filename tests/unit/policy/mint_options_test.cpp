@@ -129,7 +129,7 @@ TEST(MintUnknownField, IsRefusedNamingTheAllowedOnes) {
                                HasSubstr("allowedOrigins"), HasSubstr("constraints"), HasSubstr("metadata")));
   EXPECT_EQ(e.message,
             "unknown field \"foo\"; allowed fields are: expiresIn, allowedModels, allowedOrigins, constraints, "
-            "metadata");
+            "metadata, maxUses");
 }
 
 TEST(MintUnknownField, EvenWhenNull) { EXPECT_EQ(error_of(R"({"foo":null})").code, "unknown_field"); }
@@ -640,6 +640,24 @@ TEST(MintMetadata, EmptyObjectIsKept) {
   EXPECT_TRUE(o.metadata->empty());
 }
 
+TEST(MintMaxUses, RangeTypeAndNull) {
+  EXPECT_EQ(options_of(R"({"maxUses":1})").max_uses, 1);
+  EXPECT_EQ(options_of(R"({"maxUses":1000})").max_uses, 1000);
+  EXPECT_FALSE(options_of(R"({"maxUses":null})").max_uses);
+  EXPECT_FALSE(options_of("{}").max_uses);
+  for (const char* v : {"0", "1001", "-1"}) {
+    const ApiError e = error_of(with_field("maxUses", v));
+    EXPECT_EQ(e.code, "out_of_range") << v;
+    EXPECT_EQ(e.param, "maxUses") << v;
+    EXPECT_THAT(e.message, HasSubstr("maxUses must be an integer between 1 and 1000 admissions")) << v;
+  }
+  for (const char* v : {"1.5", R"("3")", "true", "[1]"}) {
+    const ApiError e = error_of(with_field("maxUses", v));
+    EXPECT_EQ(e.code, "invalid_type") << v;
+    EXPECT_EQ(e.param, "maxUses") << v;
+  }
+}
+
 TEST(MintMetadata, NullMeansAbsent) { EXPECT_FALSE(options_of(R"({"metadata":null})").metadata); }
 
 TEST(MintMetadata, WrongTypes) {
@@ -860,7 +878,7 @@ TEST(MintUrls, UnknownFieldListsModel) {
   EXPECT_EQ(e.code, "unknown_field");
   EXPECT_EQ(e.message,
             "unknown field \"foo\"; allowed fields are: model, expiresIn, allowedModels, allowedOrigins, constraints, "
-            "metadata");
+            "metadata, maxUses");
 }
 
 TEST(MintUrls, EveryFieldAtOnce) {

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 #include <span>
@@ -58,6 +59,7 @@ const char* kind_name(Kind k) {
     case Kind::boundary: return "boundary";
     case Kind::close: return "close";
     case Kind::violation: return "violation";
+    case Kind::inspect: return "inspect";
   }
   return "?";
 }
@@ -1235,6 +1237,133 @@ TEST(FramesProperty, LongFrameByteByByte) {
 
 // The tracker stays small: an idle session holds two.
 TEST(FramesTracker, IsSmall) { EXPECT_LE(sizeof(FrameTracker), 80u); }
+
+// ---- Short text messages held for inspection (TrackerOptions::inspect_text_up_to) ----
+
+TrackerOptions inspecting(std::uint32_t up_to = 64) {
+  TrackerOptions o;
+  o.inspect_text_up_to = up_to;
+  return o;
+}
+
+// Feeds `wire` in the reads ending at `cuts`, as the tunnel does: an inspected message is
+// taken (dropped) when `take` says so, else relayed. Returns the relayed bytes.
+Bytes relay_with_inspection(FrameTracker& t, const Bytes& wire, const std::vector<std::size_t>& cuts,
+                            const std::function<bool(const std::string&)>& take, std::vector<std::string>& seen) {
+  Bytes relayed, pending;
+  std::size_t next = 0;
+  for (std::size_t i = 0; i <= cuts.size(); ++i) {
+    const std::size_t end = i < cuts.size() ? cuts[i] : wire.size();
+    pending.insert(pending.end(), wire.begin() + static_cast<std::ptrdiff_t>(next), wire.begin() + static_cast<std::ptrdiff_t>(end));
+    next = end;
+    for (;;) {
+      const FeedResult r = feed(t, pending);
+      std::size_t used = r.consumed;
+      if (r.kind == Kind::inspect && r.consumed == 0) {
+        const std::span<const std::uint8_t> whole_frame(pending.data(), r.inspect_length);
+        const std::string text = unmasked_payload(whole_frame);
+        seen.push_back(text);
+        const bool taken = take(text);
+        t.end_inspection(!taken);
+        if (!taken) relayed.insert(relayed.end(), whole_frame.begin(), whole_frame.end());
+        used = r.inspect_length;
+      } else {
+        relayed.insert(relayed.end(), pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(used));
+      }
+      pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(used));
+      if (r.kind != Kind::inspect || pending.empty()) break;
+    }
+  }
+  EXPECT_TRUE(pending.empty()) << pending.size() << " bytes left unconsumed";
+  return relayed;
+}
+
+TEST(FramesInspect, ShortUnfragmentedTextIsHeldWholeAndReported) {
+  const Bytes hello = frame(Direction::from_client, Opcode::text, true, "hello");
+  const Bytes wire = cat(frame(Direction::from_client, Opcode::binary, true, "bin"), hello);
+  auto t = client(inspecting());
+  const FeedResult first = feed(t, wire);
+  EXPECT_EQ(first.kind, Kind::inspect) << describe(first);
+  EXPECT_EQ(first.consumed, wire.size() - hello.size()) << "the frames before it are relayable";
+  EXPECT_EQ(first.inspect_length, hello.size());
+  const Bytes rest(wire.end() - static_cast<std::ptrdiff_t>(hello.size()), wire.end());
+  const FeedResult again = feed(t, rest);
+  EXPECT_EQ(again.kind, Kind::inspect);
+  EXPECT_EQ(again.consumed, 0u);
+  EXPECT_EQ(unmasked_payload(std::span<const std::uint8_t>(rest.data(), rest.size())), "hello");
+  t.end_inspection(true);
+  EXPECT_EQ(t.messages(), 2u);
+  EXPECT_EQ(t.payload_bytes(), 8u);
+  EXPECT_TRUE(t.at_message_boundary());
+}
+
+TEST(FramesInspect, APartOfTheMessageIsHeldUntilTheRestComes) {
+  const Bytes hello = frame(Direction::from_client, Opcode::text, true, "hello, inspector");
+  for (std::size_t cut = 1; cut < hello.size(); ++cut) {
+    auto t = client(inspecting());
+    expect_more(feed(t, Bytes(hello.begin(), hello.begin() + static_cast<std::ptrdiff_t>(cut))), 0);
+    const FeedResult whole_frame = feed(t, hello);
+    EXPECT_EQ(whole_frame.kind, Kind::inspect) << "cut at " << cut;
+  }
+}
+
+TEST(FramesInspect, OnlyShortUncompressedUnfragmentedClientText) {
+  // Too long, binary, fragmented, compressed: relayed as ever, never reported.
+  const Bytes long_text = frame(Direction::from_client, Opcode::text, true, std::string(65, 'x'));
+  const Bytes binary = frame(Direction::from_client, Opcode::binary, true, "{\"type\":\"bouncer.renew\"}");
+  const Bytes fragment = cat(frame(Direction::from_client, Opcode::text, false, "{\"type\":"),
+                             frame(Direction::from_client, Opcode::continuation, true, "\"bouncer.renew\"}"));
+  for (const Bytes& wire : {long_text, binary, fragment}) {
+    auto t = client(inspecting());
+    const FeedResult r = feed(t, wire);
+    EXPECT_EQ(r.kind, Kind::more) << describe(r);
+    EXPECT_EQ(r.consumed, wire.size());
+  }
+  TrackerOptions deflate = inspecting();
+  deflate.rsv1_allowed = true;
+  auto t = client(deflate);
+  const FeedResult compressed = feed(t, build(Spec().fin(true).rsv(4).opcode(1).mask(kKey).payload(bytes_of("abc"))));
+  EXPECT_EQ(compressed.kind, Kind::more) << describe(compressed);
+  // Without the option nothing is held.
+  auto plain = client();
+  const Bytes hello = frame(Direction::from_client, Opcode::text, true, "hello");
+  expect_more(feed(plain, hello), hello.size());
+}
+
+TEST(FramesInspect, TheLimitAndProtocolRulesComeFirst) {
+  TrackerOptions o = inspecting(64);
+  o.max_message_bytes = 16;
+  auto t = client(o);
+  expect_violation(feed(t, frame(Direction::from_client, Opcode::text, true, std::string(20, 'x'))), 0, kMessageTooBig,
+                   "Message too big");
+  auto u = client(inspecting());
+  expect_violation(feed(u, build(Spec().fin(true).opcode(1).payload(bytes_of("unmasked")))), 0, kProtocolError,
+                   "Unmasked client frame");
+}
+
+// Whatever the split, the same messages are reported and the same bytes relayed; a taken one
+// is not relayed and not counted.
+TEST(FramesInspect, EverySplitTakesAndRelaysTheSame) {
+  const Bytes wire = cat(cat(cat(frame(Direction::from_client, Opcode::text, true, "one"),
+                                 frame(Direction::from_client, Opcode::binary, true, Bytes(300, 7))),
+                             frame(Direction::from_client, Opcode::text, true, "{\"type\":\"bouncer.renew\"}")),
+                         cat(frame(Direction::from_client, Opcode::ping, true, ""),
+                             frame(Direction::from_client, Opcode::text, true, "two")));
+  const auto take = [](const std::string& text) { return text.find("bouncer.") != std::string::npos; };
+  const Bytes expected = cat(cat(frame(Direction::from_client, Opcode::text, true, "one"),
+                                 frame(Direction::from_client, Opcode::binary, true, Bytes(300, 7))),
+                             cat(frame(Direction::from_client, Opcode::ping, true, ""),
+                                 frame(Direction::from_client, Opcode::text, true, "two")));
+  for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+    SCOPED_TRACE("split at " + std::to_string(cut));
+    auto t = client(inspecting());
+    std::vector<std::string> seen;
+    EXPECT_EQ(relay_with_inspection(t, wire, {cut}, take, seen), expected);
+    EXPECT_EQ(seen, (std::vector<std::string>{"one", "{\"type\":\"bouncer.renew\"}", "two"}));
+    EXPECT_EQ(t.messages(), 3u) << "the taken message is not counted";
+    EXPECT_EQ(t.payload_bytes(), 3u + 300u + 3u);
+  }
+}
 
 }  // namespace
 }  // namespace bouncer::relay::frames

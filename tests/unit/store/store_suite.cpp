@@ -555,5 +555,114 @@ TEST_P(StoreSuite, PurgeManyTokens) {
   EXPECT_TRUE(store->find_token("jti-11999"));
 }
 
+
+// ---- Uses of client tokens (maxUses) and resume ids ----
+
+namespace uses {
+
+std::pair<std::error_code, UseOutcome> use_and_wait(Store& store, const TokenUse& use) {
+  auto promise = std::make_shared<std::promise<std::pair<std::error_code, UseOutcome>>>();
+  auto future = promise->get_future();
+  store.use_token(use, [promise](std::error_code ec, UseOutcome outcome) { promise->set_value({ec, outcome}); });
+  if (future.wait_for(30s) != std::future_status::ready) {
+    ADD_FAILURE() << "use_token's done did not run within 30 s";
+    return {std::make_error_code(std::errc::timed_out), UseOutcome::used};
+  }
+  return future.get();
+}
+
+UseOutcome outcome_of(Store& store, const TokenUse& use) {
+  const auto [ec, outcome] = use_and_wait(store, use);
+  EXPECT_FALSE(ec) << ec.message();
+  return outcome;
+}
+
+// A connection of the token's, as the door makes one: on an engine shared by several nodes it
+// holds a session lease first, which is what keeps its resume id live.
+TokenUse connection(Store& store, const std::string& jti, const std::string& session, std::int64_t max_uses,
+                    const std::string& resume = {}) {
+  TokenUse use;
+  use.jti = jti;
+  use.max_uses = max_uses;
+  use.resume_id = resume;
+  use.session_id = session;
+  use.expires_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + 600;
+  if (auto* leases = store.session_leases()) {
+    std::promise<void> taken;
+    leases->acquire({session, "key", "model", jti}, {}, [&](std::error_code, SessionLeases::Outcome) { taken.set_value(); });
+    taken.get_future().wait();
+  }
+  return use;
+}
+
+}  // namespace uses
+
+TEST_P(StoreSuite, EachUseIsTakenOnceAndTheCountSurvivesReopening) {
+  using uses::connection;
+  using uses::outcome_of;
+  const KeyRecord k = make_key(1);
+  {
+    auto store = open();
+    store->create_key(k);
+    ASSERT_FALSE(record_and_wait(*store, make_token("jti-n", k.id, 4'000'000'000)));
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(outcome_of(*store, connection(*store, "jti-n", "s" + std::to_string(i), 3)), UseOutcome::used);
+  }
+  auto store = open();
+  EXPECT_EQ(outcome_of(*store, connection(*store, "jti-n", "s2", 3)), UseOutcome::used);
+  EXPECT_EQ(outcome_of(*store, connection(*store, "jti-n", "s3", 3)), UseOutcome::used_up);
+  // A token without maxUses counts nothing and refuses nothing.
+  EXPECT_EQ(outcome_of(*store, connection(*store, "jti-unlimited", "s4", 0)), UseOutcome::used);
+}
+
+TEST_P(StoreSuite, ConcurrentUsesFromTwoInstancesTakeExactlyMaxUses) {
+  const KeyRecord k = make_key(1);
+  auto a = open();
+  auto b = open();
+  a->create_key(k);
+  ASSERT_FALSE(record_and_wait(*a, make_token("jti-c", k.id, 4'000'000'000)));
+  constexpr int kAttempts = 40;
+  std::atomic<int> used{0}, used_up{0}, failed{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int i = 0; i < kAttempts; ++i) {
+      threads.emplace_back([&, i] {
+        Store& store = i % 2 ? *a : *b;
+        const auto [ec, outcome] = uses::use_and_wait(store, uses::connection(store, "jti-c", "c" + std::to_string(i), 10));
+        if (ec) ++failed;
+        else if (outcome == UseOutcome::used) ++used;
+        else if (outcome == UseOutcome::used_up) ++used_up;
+      });
+    }
+  }
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(used.load(), 10);
+  EXPECT_EQ(used_up.load(), kAttempts - 10);
+}
+
+TEST_P(StoreSuite, AResumeIdIsLiveOnceAndResumedFreeAfterItsConnectionEnds) {
+  using uses::connection;
+  using uses::outcome_of;
+  const KeyRecord k = make_key(1);
+  auto store = open();
+  store->create_key(k);
+  ASSERT_FALSE(record_and_wait(*store, make_token("jti-r", k.id, 4'000'000'000)));
+  const std::string id = "resume-0123456789";
+  const TokenUse first = connection(*store, "jti-r", "s1", 1, id);
+  EXPECT_EQ(outcome_of(*store, first), UseOutcome::used);
+  EXPECT_EQ(outcome_of(*store, connection(*store, "jti-r", "s2", 1, id)), UseOutcome::resume_in_use);
+  store->end_use(first, UseOutcome::used, false);
+  const TokenUse second = connection(*store, "jti-r", "s3", 1, id);
+  EXPECT_EQ(outcome_of(*store, second), UseOutcome::resumed);
+  EXPECT_EQ(outcome_of(*store, connection(*store, "jti-r", "s4", 1, "another-0123456789")), UseOutcome::used_up);
+  // The same id under another token is another id.
+  EXPECT_EQ(outcome_of(*store, connection(*store, "jti-other", "s5", 0, id)), UseOutcome::used);
+  // A connection never relayed gives its use back and frees its id.
+  ASSERT_FALSE(record_and_wait(*store, make_token("jti-g", k.id, 4'000'000'000)));
+  const TokenUse given = connection(*store, "jti-g", "s6", 1, id);
+  EXPECT_EQ(outcome_of(*store, given), UseOutcome::used);
+  store->end_use(given, UseOutcome::used, true);
+  EXPECT_EQ(outcome_of(*store, connection(*store, "jti-g", "s7", 1, "fresh-id-0123456789")), UseOutcome::used);
+}
+
 }  // namespace
 }  // namespace bouncer::store::testing
