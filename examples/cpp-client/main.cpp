@@ -68,6 +68,8 @@ void print(const bc::Event& event) {
     std::cout << "renewed, deadline " << r->deadline.value_or("none") << "\n";
   } else if (const auto* f = std::get_if<bc::RenewFailed>(&event)) {
     std::cout << "renewal failed: " << f->error << "\n";
+  } else if (const auto* b = std::get_if<bc::BouncerError>(&event)) {
+    std::cout << "Bouncer did not understand a message: " << b->error << "\n";
   } else if (const auto* e = std::get_if<bc::SessionExpiring>(&event)) {
     std::cout << "session expiring in " << e->seconds_left << " s\n";
   }

@@ -38,6 +38,9 @@ Notice bouncer_notice(std::string_view type, const json::object& o) {
   } else if (type == "bouncer.renew_failed") {
     n.kind = Notice::Kind::renew_failed;
     if (const auto* e = string_member(o, "error")) n.text = std::string(*e);
+  } else if (type == "bouncer.error") {
+    n.kind = Notice::Kind::bouncer_error;
+    if (const auto* e = string_member(o, "error")) n.text = std::string(*e);
   } else if (type == "bouncer.session_expiring") {
     n.kind = Notice::Kind::session_expiring;
     n.seconds = int_member(o, "secondsLeft").value_or(0);

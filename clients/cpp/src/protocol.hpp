@@ -20,6 +20,7 @@ struct Notice {
     renewed,           // bouncer.renewed: `deadline`
     renew_failed,      // bouncer.renew_failed: `text`
     session_expiring,  // bouncer.session_expiring: `seconds`
+    bouncer_error,     // bouncer.error: `text`, Bouncer did not know a bouncer.* message we sent
     other_bouncer,     // a bouncer.* message this client does not know: not the application's
   };
   Kind kind = Kind::none;

@@ -138,6 +138,11 @@ struct Session::Impl {
   bool ended = false;
   std::optional<Closed> closed;
 
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl();
+
   template <class F>
   decltype(auto) with_ws(F&& f) {
     return plain ? f(*plain) : f(*secure);
@@ -161,6 +166,26 @@ struct Session::Impl {
   Closed close(int code, std::string_view reason);
 };
 
+// A read may still be pending (receive_for timed out): end it while the buffer it fills
+// still exists.
+Session::Impl::~Impl() {
+  if (!reading || (!plain && !secure)) return;
+  with_ws([](auto& ws) { beast::get_lowest_layer(ws).close(); });
+  ioc.restart();
+  ioc.poll();
+}
+
+namespace {
+
+// Messages as large as any Bouncer can be configured to relay (--max-message-bytes), each
+// sent as one frame.
+void configure(auto& ws) {
+  ws.read_message_max(64 * 1024 * 1024);
+  ws.auto_fragment(false);
+}
+
+}  // namespace
+
 void Session::Impl::connect(const Upgrade& up) {
   const auto deadline = Clock::now() + options.connect_timeout;
   const auto where = up.endpoint.host_header();
@@ -172,10 +197,12 @@ void Session::Impl::connect(const Upgrade& up) {
     if (up.endpoint.secure) {
       tls.emplace(detail::make_tls_context(options.tls));
       secure = std::make_unique<TlsWs>(ioc, *tls);
+      configure(*secure);
       subprotocol = detail::run_coroutine(ioc, open_websocket(*secure, resolver, up), deadline, cancel,
                                           "the session at " + where + " did not open in time");
     } else {
       plain = std::make_unique<PlainWs>(ioc);
+      configure(*plain);
       subprotocol = detail::run_coroutine(ioc, open_websocket(*plain, resolver, up), deadline, cancel,
                                           "the session at " + where + " did not open in time");
     }
@@ -295,6 +322,7 @@ void Session::Impl::on_notice(detail::Notice notice, std::string text) {
     case Kind::renewed: release_held(); ready.push_back(Renewed{std::move(notice.deadline)}); return;
     case Kind::renew_failed: release_held(); ready.push_back(RenewFailed{std::move(notice.text)}); return;
     case Kind::session_expiring: release_held(); on_expiring(notice.seconds); return;
+    case Kind::bouncer_error: release_held(); ready.push_back(BouncerError{std::move(notice.text)}); return;
     case Kind::other_bouncer:
     case Kind::none: return;
   }
@@ -333,7 +361,9 @@ void Session::Impl::on_expiring(int seconds_left) {
     } catch (const std::exception& e) {
       failure = RenewFailed{std::string("get_credential failed: ") + e.what()};
     }
-    if (fresh) {
+    if (fresh && fresh->secret().empty()) {
+      failure = RenewFailed{"the credential from get_credential holds no token"};
+    } else if (fresh) {
       send_renew(*fresh);
       warning.renewing = true;
     }
@@ -381,15 +411,29 @@ Closed Session::Impl::close(int code, std::string_view reason) {
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::Session(Session&&) noexcept = default;
-Session& Session::operator=(Session&&) noexcept = default;
 
-Session::~Session() {
+Session& Session::operator=(Session&& other) noexcept {
+  if (this != &other) {
+    close_quietly();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+Session::~Session() { close_quietly(); }
+
+void Session::close_quietly() noexcept {
   if (!impl_ || impl_->ended) return;
   try {
     impl_->close(1000, {});
   } catch (...) {
-    // A destructor cannot report; the connection is gone either way.
+    // Nothing to report to: the connection is gone either way.
   }
+}
+
+Session::Impl& Session::impl() const {
+  if (!impl_) throw SessionClosedError("the session was moved from");
+  return *impl_;
 }
 
 Session Session::connect(const ClientCredential& credential, const ConnectOptions& options) {
@@ -400,20 +444,20 @@ Session Session::connect(const ClientCredential& credential, const ConnectOption
   return Session(std::move(impl));
 }
 
-void Session::send_text(std::string_view text) { impl_->send(text, false); }
-void Session::send_binary(std::string_view bytes) { impl_->send(bytes, true); }
+void Session::send_text(std::string_view text) { impl().send(text, false); }
+void Session::send_binary(std::string_view bytes) { impl().send(bytes, true); }
 
-Event Session::receive() { return *impl_->next_event(Clock::time_point::max()); }
+Event Session::receive() { return *impl().next_event(Clock::time_point::max()); }
 
 std::optional<Event> Session::receive_for(std::chrono::milliseconds timeout) {
-  return impl_->next_event(Clock::now() + timeout);
+  return impl().next_event(Clock::now() + timeout);
 }
 
-void Session::renew(const ClientCredential& credential) { impl_->send_renew(credential); }
+void Session::renew(const ClientCredential& credential) { impl().send_renew(credential); }
 
-Closed Session::close(int code, std::string_view reason) { return impl_->close(code, reason); }
+Closed Session::close(int code, std::string_view reason) { return impl().close(code, reason); }
 
-const std::string& Session::subprotocol() const { return impl_->subprotocol; }
+const std::string& Session::subprotocol() const { return impl().subprotocol; }
 bool Session::is_open() const { return impl_ && !impl_->ended; }
 
 }  // namespace bouncer::client

@@ -52,6 +52,15 @@ TEST_F(Renewal, RenewalWithASignedUrlSendsItsToken) {
   EXPECT_TRUE(std::holds_alternative<bc::Renewed>(event)) << "event index " << event.index();
 }
 
+TEST_F(Renewal, AnUnknownBouncerMessageIsAnsweredBouncerError) {
+  auto session = bc::Session::connect(mint_token(), options());
+  session.send_text(R"({"type":"bouncer.no_such_thing"})");
+  const auto event = next_bouncer_event(session);
+  ASSERT_TRUE(std::holds_alternative<bc::BouncerError>(event)) << "event index " << event.index();
+  EXPECT_EQ(std::get<bc::BouncerError>(event).error, "Unknown message type");
+  expect_echo(session, "goes on");
+}
+
 TEST_F(Renewal, ExpiryWarningIsAnEventNotAMessage) {
   auto session = bc::Session::connect(bc::mint_token(capped(mint_request(), 10)), options());
   const auto event = next_bouncer_event(session, 15s);

@@ -80,6 +80,17 @@ TEST_F(Sessions, ClosedSessionRefusesFurtherUse) {
   EXPECT_EQ(session.close().code, 1000);  // the same answer again
 }
 
+TEST_F(Sessions, MovedFromSessionIsNotOpen) {
+  auto first = bc::Session::connect(mint_token(), options());
+  auto moved = std::move(first);
+  EXPECT_FALSE(first.is_open());
+  EXPECT_THROW(first.send_text("x"), bc::SessionClosedError);
+  EXPECT_THROW(first.receive_for(10ms), bc::SessionClosedError);
+  expect_echo(moved, "moved");
+  moved = bc::Session::connect(mint_token(), options());
+  expect_echo(moved, "assigned");
+}
+
 TEST_F(Sessions, MaxSessionDurationEndsTheSessionAsClosed) {
   auto request = mint_request();
   request.max_session_duration = 10;

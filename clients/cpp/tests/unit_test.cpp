@@ -24,6 +24,12 @@ TEST(Notice, BouncerRenewalMessagesAreRead) {
   EXPECT_EQ(expiring.seconds, 5);
 }
 
+TEST(Notice, BouncerErrorIsRead) {
+  const auto n = detail::read_notice(R"({"type":"bouncer.error","error":"Unknown message type"})");
+  EXPECT_EQ(n.kind, Kind::bouncer_error);
+  EXPECT_EQ(n.text, "Unknown message type");
+}
+
 TEST(Notice, UnknownBouncerMessagesAreNotTheApplications) {
   EXPECT_EQ(detail::read_notice(R"({"type":"bouncer.something_new","x":1})").kind, Kind::other_bouncer);
 }

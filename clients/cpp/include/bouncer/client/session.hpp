@@ -77,6 +77,12 @@ struct SessionExpiring {
   bool renewing = false;
 };
 
+// Bouncer did not understand a bouncer.* message this session sent (bouncer.error): a message
+// of Bouncer's own protocol that this server does not know. The session goes on.
+struct BouncerError {
+  std::string error;
+};
+
 // The session ended with a close handshake that is not a refusal: the model (or we) closed
 // it, the upstream was lost (1011 "Upstream connection lost"), the server shut down (1001), or
 // its maxSessionDuration passed (1000 "max_session_duration", with `max_session_duration`
@@ -87,7 +93,7 @@ struct Closed {
   std::optional<int> max_session_duration;
 };
 
-using Event = std::variant<Message, Renewed, RenewFailed, SessionExpiring, Closed>;
+using Event = std::variant<Message, Renewed, RenewFailed, SessionExpiring, BouncerError, Closed>;
 
 class Session {
  public:
@@ -98,6 +104,8 @@ class Session {
   // std::invalid_argument for unusable options.
   static Session connect(const ClientCredential& credential, const ConnectOptions& options);
 
+  // A moved-from Session is not open; its calls throw SessionClosedError. Assigning over an
+  // open session closes it first.
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;
   Session(const Session&) = delete;
@@ -108,8 +116,8 @@ class Session {
   void send_text(std::string_view text);
   void send_binary(std::string_view bytes);
 
-  // The next event: an application message, a renewal's answer, an expiry warning, or the
-  // end of the session (returned once; another call then throws SessionClosedError).
+  // The next event: an application message, a renewal's answer, an expiry warning, Bouncer's
+  // answer to a bouncer.* message it does not know, or the end of the session (returned once; another call then throws SessionClosedError).
   // Bouncer's own messages (type "bouncer.*") are never delivered as a Message.
   // Throws RefusedError for a refusal (or an end by refusal, such as "Token revoked"),
   // ConnectionError when the connection is lost without a close handshake.
@@ -133,6 +141,8 @@ class Session {
  private:
   struct Impl;
   explicit Session(std::unique_ptr<Impl> impl);
+  Impl& impl() const;
+  void close_quietly() noexcept;
   std::unique_ptr<Impl> impl_;
 };
 
