@@ -4,7 +4,10 @@
 // report, and these invariants:
 // - every feed consumes at most what it is given; a boundary only when one was asked for, and
 //   the tracker is then at it; Kind::more leaves under 131 bytes (a header's or a close frame's
-//   beginning) unconsumed;
+//   beginning) unconsumed, or a text frame held for inspection;
+// - a client's direction is run a second time holding short text messages for inspection
+//   (inspect_text_up_to 64), each relayed once inspected: every result is the same as without
+//   (unless the bytes end inside such a message, which is then held, not consumed in part);
 // - a violation has code 1002 or 1009 and a reason of 1 to 123 bytes; a close has a valid code
 //   or kNoStatus and a reason of at most 123 bytes;
 // - after a close or a violation nothing changes: later feeds, whatever stop_at, are Kind::more
@@ -70,7 +73,7 @@ bool terminal(const FeedResult& r) { return r.kind == Kind::close || r.kind == K
 // One tracker fed by the contract: what a feed leaves unconsumed goes in front of the next.
 class Feeder {
  public:
-  Feeder(Direction d, TrackerOptions o) : direction_(d), tracker_(d, o) {}
+  Feeder(Direction d, TrackerOptions o) : direction_(d), options_(o), tracker_(d, o) {}
 
   bool over() const { return over_; }
   std::size_t pending() const { return pending_.size(); }
@@ -79,8 +82,17 @@ class Feeder {
 
   // Feeds what is pending once; true when a boundary was reported.
   bool feed(StopAt stop) {
-    const FeedResult r = tracker_.feed(std::span<const std::uint8_t>(pending_.data(), pending_.size()), stop);
+    FeedResult r = tracker_.feed(std::span<const std::uint8_t>(pending_.data(), pending_.size()), stop);
     check(r, stop);
+    while (r.kind == Kind::inspect) {  // relayed once looked at: the bytes before it, then it
+      relay(r.consumed);
+      if (r.consumed == 0) {
+        tracker_.end_inspection(true);
+        relay(r.inspect_length);
+      }
+      r = tracker_.feed(std::span<const std::uint8_t>(pending_.data(), pending_.size()), stop);
+      check(r, stop);
+    }
     last_ = r;
     total_ += r.consumed;
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(r.consumed));
@@ -106,6 +118,11 @@ class Feeder {
   }
 
  private:
+  void relay(std::size_t n) {
+    total_ += n;
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+
   void check(const FeedResult& r, StopAt stop) const {
     const std::string detail = "kind " + std::to_string(static_cast<int>(r.kind)) + " consumed " +
                                std::to_string(r.consumed) + " of " + std::to_string(pending_.size()) + " code " +
@@ -113,7 +130,9 @@ class Feeder {
     if (r.consumed > pending_.size()) fail("consumed more than given", direction_, detail);
     switch (r.kind) {
       case Kind::more:
-        if (pending_.size() - r.consumed >= 131) fail("more with 131 bytes or more unconsumed", direction_, detail);
+        if (pending_.size() - r.consumed >= std::max<std::size_t>(131, 14 + options_.inspect_text_up_to + 1)) {
+          fail("more with too many bytes unconsumed", direction_, detail);
+        }
         if (r.code != 0 || !r.reason.empty()) fail("more with a code or reason", direction_, detail);
         break;
       case Kind::boundary:
@@ -133,6 +152,14 @@ class Feeder {
         if (r.code != kProtocolError && r.code != kMessageTooBig) fail("violation code", direction_, detail);
         if (r.reason.empty() || r.reason.size() > 123) fail("violation reason size", direction_, detail);
         break;
+      case Kind::inspect: {
+        if (options_.inspect_text_up_to == 0) fail("inspect without the option", direction_, detail);
+        if (r.consumed + r.inspect_length > pending_.size()) fail("inspect past the bytes given", direction_, detail);
+        const std::uint8_t b0 = pending_[r.consumed];
+        if (b0 != 0x81) fail("inspect of a frame that is not an unfragmented plain text", direction_, detail);
+        if (r.inspect_length > 14 + options_.inspect_text_up_to) fail("inspect of a long frame", direction_, detail);
+        break;
+      }
     }
   }
 
@@ -153,6 +180,7 @@ class Feeder {
   }
 
   Direction direction_;
+  TrackerOptions options_;
   FrameTracker tracker_;
   Bytes pending_;
   FeedResult last_;
@@ -223,10 +251,12 @@ void check_direction(Direction d, TrackerOptions o, std::span<const std::uint8_t
 
   // What was relayed before a violation, or up to a close, is clean on its own.
   if (whole.kind == Kind::violation || whole.kind == Kind::close) {
-    FrameTracker fresh(d, o);
-    const FeedResult r = fresh.feed(data.first(whole.total));
+    Feeder fresh(d, o);
+    fresh.add(data.first(whole.total));
+    fresh.feed(StopAt::nothing);
+    const Outcome r = fresh.outcome();
     const Kind expected = whole.kind == Kind::close ? Kind::close : Kind::more;
-    if (r.kind != expected || r.consumed != whole.total) fail("the relayed bytes are not clean", d, describe(whole));
+    if (r.kind != expected || r.total != whole.total) fail("the relayed bytes are not clean", d, describe(whole));
   }
 }
 
@@ -244,5 +274,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint32_t seed = options_byte >> 3;
   check_direction(Direction::from_client, o, bytes, split_byte, seed);
   check_direction(Direction::from_upstream, o, bytes, split_byte, seed);
+  TrackerOptions inspecting = o;
+  inspecting.inspect_text_up_to = 64;
+  check_direction(Direction::from_client, inspecting, bytes, split_byte, seed);
+  const Outcome plain = drive(Direction::from_client, o, bytes, {});
+  const Outcome inspected = drive(Direction::from_client, inspecting, bytes, {});
+  // Unless the bytes end inside a text frame held whole (which plain consumed in part).
+  const bool held_at_the_end = inspected.kind == Kind::more && inspected.total < bytes.size();
+  if (held_at_the_end ? inspected.total > plain.total : !(plain == inspected)) {
+    fail("inspection changed the outcome", Direction::from_client, describe(plain) + "\n  inspected: " + describe(inspected));
+  }
   return 0;
 }
