@@ -11,6 +11,7 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,22 +39,26 @@ inline bool run_until(boost::asio::io_context& ioc, const std::function<bool()>&
 template <class T>
 T run_coroutine(boost::asio::io_context& ioc, boost::asio::awaitable<T> task, Clock::time_point deadline,
                 const std::function<void()>& cancel, const std::string& timeout_message) {
-  bool done = false;
-  std::exception_ptr failure;
-  std::optional<T> result;
-  boost::asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, T value) {
-    done = true;
-    failure = e;
-    if (!e) result.emplace(std::move(value));
+  // Shared with the completion handler, which may outlive this call after a timeout.
+  struct Outcome {
+    bool done = false;
+    std::exception_ptr failure;
+    std::optional<T> result;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  boost::asio::co_spawn(ioc, std::move(task), [outcome](std::exception_ptr e, T value) {
+    outcome->done = true;
+    outcome->failure = e;
+    if (!e) outcome->result.emplace(std::move(value));
   });
-  if (!run_until(ioc, [&] { return done; }, deadline)) {
+  if (!run_until(ioc, [&] { return outcome->done; }, deadline)) {
     cancel();
-    // Let the cancelled operations finish, so nothing of the coroutine outlives this call.
-    run_until(ioc, [&] { return done; }, Clock::now() + std::chrono::seconds(2));
+    // Let the cancelled operations finish, so that nothing of the coroutine runs later.
+    run_until(ioc, [&] { return outcome->done; }, Clock::now() + std::chrono::seconds(2));
     throw TimeoutError(timeout_message);
   }
-  if (failure) std::rethrow_exception(failure);
-  return std::move(*result);
+  if (outcome->failure) std::rethrow_exception(outcome->failure);
+  return std::move(*outcome->result);
 }
 
 }  // namespace bouncer::client::detail

@@ -33,6 +33,17 @@ using detail::run_until;
 
 constexpr std::string_view kBouncerProtocol = "bouncer.v1";
 
+// The end of an asynchronous operation, shared with its handler: after a timeout the handler
+// may run once the call that started it has returned.
+struct Completion {
+  bool done = false;
+  beast::error_code ec;
+  void finish(beast::error_code e) {
+    done = true;
+    ec = e;
+  }
+};
+
 // The upgrade a session sends: where, and the request's target and headers.
 struct Upgrade {
   detail::Endpoint endpoint;
@@ -221,19 +232,19 @@ void Session::Impl::drop_connection() {
 
 void Session::Impl::send(std::string_view data, bool binary) {
   if (ended) throw SessionClosedError("the session has ended");
-  bool done = false;
-  beast::error_code ec;
+  const auto result = std::make_shared<Completion>();
   with_ws([&](auto& ws) {
     ws.binary(binary);
-    ws.async_write(net::buffer(data.data(), data.size()), [&](beast::error_code e, std::size_t) {
-      done = true;
-      ec = e;
-    });
+    ws.async_write(net::buffer(data.data(), data.size()),
+                   [result](beast::error_code e, std::size_t) { result->finish(e); });
   });
-  if (!run_until(ioc, [&] { return done; }, Clock::now() + options.write_timeout)) {
+  if (!run_until(ioc, [&] { return result->done; }, Clock::now() + options.write_timeout)) {
     drop_connection();
+    // The aborted write must not read `data` later.
+    run_until(ioc, [&] { return result->done; }, Clock::now() + std::chrono::seconds(1));
     throw TimeoutError("a send did not complete in time; the session is dropped");
   }
+  const auto ec = result->ec;
   if (!ec) return;
   // The write failed because the session ended meanwhile: what the server said before that
   // tells why (a refusal, say).
@@ -383,21 +394,20 @@ Closed Session::Impl::close(int code, std::string_view reason) {
     if (closed) return *closed;
     throw SessionClosedError("the session has ended");
   }
-  bool done = false;
-  beast::error_code ec;
+  const auto result = std::make_shared<Completion>();
   with_ws([&](auto& ws) {
     // A close frame has room for 123 bytes of reason.
     const auto fitting = reason.substr(0, 123);
-    ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), fitting), [&](beast::error_code e) {
-      done = true;
-      ec = e;
-    });
+    ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), fitting),
+                   [result](beast::error_code e) { result->finish(e); });
   });
   // A pending read takes the answer to our close; without one, the close reads it itself.
-  if (!run_until(ioc, [&] { return done && (!reading || read_result.has_value()); }, Clock::now() + options.close_timeout)) {
+  if (!run_until(ioc, [&] { return result->done && (!reading || read_result.has_value()); },
+                 Clock::now() + options.close_timeout)) {
     drop_connection();
     throw TimeoutError("no answer to the close in time; the connection is dropped");
   }
+  const auto ec = result->ec;
   reading = false;
   read_result.reset();
   ended = true;

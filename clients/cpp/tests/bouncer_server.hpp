@@ -48,6 +48,21 @@ class BouncerServer {
   std::uint16_t port_ = 0;
 };
 
+// A TCP listener on 127.0.0.1 that never accepts: connections complete (the kernel's backlog)
+// and then nothing ever answers them.
+class SilentListener {
+ public:
+  SilentListener();
+  ~SilentListener();
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
 // A throwaway PKI made with the openssl command: a root CA and a server certificate it signs
 // for IP:127.0.0.1 and DNS:localhost.
 struct TestPki {

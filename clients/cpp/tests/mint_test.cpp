@@ -105,6 +105,14 @@ TEST_F(Mint, RateLimitIsRetryableWithRetryAfter) {
   EXPECT_GE(refusal->retry_after()->count(), 1);
 }
 
+TEST_F(Mint, UnansweredRequestIsATimeout) {
+  SilentListener silent;
+  auto request = mint_request();
+  request.base_url = "http://127.0.0.1:" + std::to_string(silent.port());
+  request.timeout = 300ms;
+  EXPECT_THROW(bc::mint_token(request), bc::TimeoutError);
+}
+
 TEST_F(Mint, MetadataMustBeAnObject) {
   auto request = mint_request();
   request.metadata_json = "[1]";

@@ -123,6 +123,14 @@ TEST_F(Sessions, UnreachableServerIsAConnectionErrorWithoutTheCredential) {
   }
 }
 
+TEST_F(Sessions, UnansweredUpgradeIsATimeout) {
+  SilentListener silent;
+  auto o = options();
+  o.base_url = "ws://127.0.0.1:" + std::to_string(silent.port());
+  o.connect_timeout = 300ms;
+  EXPECT_THROW(bc::Session::connect(mint_token(), o), bc::TimeoutError);
+}
+
 TEST_F(Sessions, BadResumeIdIsRefusedBeforeConnecting) {
   auto o = options();
   o.resume_id = "too-short";
