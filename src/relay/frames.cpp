@@ -3,6 +3,8 @@
 #include "text/utf8.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 namespace bouncer::relay::frames {
 
@@ -292,6 +294,32 @@ std::string unmasked_payload(std::span<const std::uint8_t> frame) {
     for (std::size_t i = 0; i < length; ++i) out[i] = static_cast<char>(out[i] ^ h.mask[i % 4]);
   }
   return out;
+}
+
+bool payload_contains(std::span<const std::uint8_t> frame, std::string_view needle) {
+  const ParsedHeader parsed = parse_header(frame);
+  if (parsed.status != HeaderStatus::ok || needle.empty() || needle.size() > 64) return false;
+  const Header& h = parsed.header;
+  const std::size_t length = std::min<std::size_t>(static_cast<std::size_t>(h.payload_length), frame.size() - h.header_length);
+  const std::uint8_t* payload = frame.data() + h.header_length;
+  // Unmasked a window at a time; each window starts with the previous one's last
+  // needle.size() - 1 bytes, so a needle across two windows is found too.
+  std::array<char, 512> window{};
+  const std::size_t keep = needle.size() - 1;
+  std::size_t held = 0;
+  for (std::size_t at = 0; at < length;) {
+    const std::size_t n = std::min(window.size() - held, length - at);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t k = at + i;
+      window[held + i] = static_cast<char>(payload[k] ^ (h.masked ? h.mask[k % 4] : 0));
+    }
+    const std::string_view seen(window.data(), held + n);
+    if (seen.find(needle) != std::string_view::npos) return true;
+    at += n;
+    held = std::min(keep, seen.size());
+    std::memmove(window.data(), window.data() + seen.size() - held, held);
+  }
+  return false;
 }
 
 std::string make_close_frame(std::uint16_t code, std::string_view reason,

@@ -186,6 +186,9 @@ std::string make_frame(Opcode opcode, std::string_view payload, std::optional<st
 // The payload of the whole frame `frame` (header included), unmasked when masked.
 std::string unmasked_payload(std::span<const std::uint8_t> frame);
 
+// Whether that payload contains `needle` (1 to 64 bytes), found without copying the payload.
+bool payload_contains(std::span<const std::uint8_t> frame, std::string_view needle);
+
 // A close frame: no payload when code is kNoStatus, otherwise the code (written as given: pass
 // one valid_close_code accepts) and fit_close_reason(reason).
 std::string make_close_frame(std::uint16_t code, std::string_view reason,

@@ -331,8 +331,12 @@ struct Tunnel::Impl {
   void inspect(int source) {
     Flow& flow = flows[source];
     const std::size_t length = flow.last.inspect_length;
-    std::string text = frames::unmasked_payload(std::span<const std::uint8_t>(flow.buffer->bytes, length));
-    const bool taken = options.take_client_text(text);
+    const std::span<const std::uint8_t> frame(flow.buffer->bytes, length);
+    bool taken = false;
+    if (frames::payload_contains(frame, kBouncerMarker)) {
+      std::string text = frames::unmasked_payload(frame);
+      taken = options.take_client_text(text);
+    }
     flow.tracker.end_inspection(!taken);
     count(flow);
     flow.last.kind = FeedResult::Kind::boundary;

@@ -37,6 +37,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace bouncer::relay {
 
@@ -46,8 +47,9 @@ struct TunnelOptions {
   std::chrono::milliseconds close_timeout{5000};  // for a close answer, or a boundary to put a frame at
   bool permessage_deflate = false;          // negotiated end to end: RSV1 may be set
   // Offered each unfragmented, uncompressed text message from the client of at most
-  // kInspectedTextBytes payload bytes, unmasked, before it is relayed: returning true takes it
-  // (it never reaches the upstream). Runs on the client's executor. Empty: nothing is inspected.
+  // kInspectedTextBytes payload bytes that contains kBouncerMarker, unmasked, before it is
+  // relayed: returning true takes it (it never reaches the upstream). Runs on the client's
+  // executor. Empty: nothing is inspected.
   std::function<bool(std::string& text)> take_client_text;
   // Called once, when the session starts ending (a close frame either way, a side gone, end()):
   // before the client can see its close, so whatever the session held may be let go.
@@ -57,6 +59,9 @@ struct TunnelOptions {
 // The largest client text message take_client_text is offered (a renewal carries a token of at
 // most 16 KiB).
 inline constexpr std::uint32_t kInspectedTextBytes = 20 * 1024;
+// What every message of Bouncer's own contains (its JSON type starts with it): a client message
+// without it is relayed without being copied.
+inline constexpr std::string_view kBouncerMarker = "bouncer.";
 
 // Why a session ended, for logs and counters.
 struct TunnelResult {

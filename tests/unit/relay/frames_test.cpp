@@ -1341,6 +1341,26 @@ TEST(FramesInspect, TheLimitAndProtocolRulesComeFirst) {
                    "Unmasked client frame");
 }
 
+// The needle is found wherever it lies, across the search's windows too, masked or not.
+TEST(FramesInspect, PayloadContainsFindsTheNeedleAnywhere) {
+  const std::string needle = "bouncer.";
+  for (const std::size_t size : {8u, 511u, 512u, 513u, 1100u, 20000u}) {
+    for (std::size_t at = 0; at + needle.size() <= size; at += (at < 600 ? 1 : 97)) {
+      std::string payload(size, 'x');
+      payload.replace(at, needle.size(), needle);
+      for (const Direction d : {Direction::from_client, Direction::from_upstream}) {
+        const Bytes f = frame(d, Opcode::text, true, payload);
+        ASSERT_TRUE(payload_contains(std::span<const std::uint8_t>(f.data(), f.size()), needle))
+            << "size " << size << " at " << at;
+      }
+    }
+    const Bytes none = frame(Direction::from_client, Opcode::text, true, std::string(size, 'x'));
+    EXPECT_FALSE(payload_contains(std::span<const std::uint8_t>(none.data(), none.size()), needle)) << size;
+  }
+  const Bytes split = frame(Direction::from_client, Opcode::text, true, "bounce r.");
+  EXPECT_FALSE(payload_contains(std::span<const std::uint8_t>(split.data(), split.size()), needle));
+}
+
 // Whatever the split, the same messages are reported and the same bytes relayed; a taken one
 // is not relayed and not counted.
 TEST(FramesInspect, EverySplitTakesAndRelaysTheSame) {
