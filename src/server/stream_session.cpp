@@ -195,6 +195,7 @@ Refusal StreamSession::admit() {
   if (verdict.refusal == Refusal::invalid_api_key) note_invalid_credential();
   if (verdict.refusal != Refusal::none) return verdict.refusal;
   resume_id_ = query_param(target, "resume");
+  if (resume_id_ && resume_id_->empty()) resume_id_.reset();  // as an empty api_key is no credential
   if (resume_id_ && !policy::valid_resume_id(*resume_id_)) return Refusal::resume_not_allowed;
 
   route_ = models_->find(model_);

@@ -59,10 +59,22 @@ TEST_F(Session, MaxSessionDurationEndsTheSession) {
   const auto before_open = Clock::now();
   auto ws = connect(stream_target("echo", "api_key=" + token.api_key), {}, 15s);
   const auto opened = Clock::now();
+  // Traffic does not extend it; the client is warned once, 5 s before the end.
+  int warnings = 0;
   while (seconds_since(opened) < 8.5) {
-    expect_echo(*ws, "still here at " + std::to_string(seconds_since(opened)));
+    const std::string probe = "still here at " + std::to_string(seconds_since(opened));
+    ASSERT_FALSE(ws->write(probe));
+    auto reply = ws->read();
+    if (reply.data == R"({"type":"bouncer.session_expiring","secondsLeft":5})") {
+      ++warnings;
+      EXPECT_GE(seconds_since(opened), 4.5);
+      reply = ws->read();
+    }
+    ASSERT_FALSE(reply.ec) << reply.ec.message();
+    EXPECT_EQ(reply.data, probe);
     std::this_thread::sleep_for(500ms);
   }
+  EXPECT_EQ(warnings, 1);
   const auto m = ws->read(15s);
   const auto ended = Clock::now();
   ASSERT_FALSE(m.ec) << "expected the session_ended frame, got " << m.ec.message() << " (close "
