@@ -7,14 +7,13 @@
 //
 // Renewal and maxUses are the server's newest features: those cases fail on a server without them.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
-import { launchChromium } from '../lib/chromium.mjs';
+import { launchChromium, openModulePage, screenshot, screenshotDir } from '../lib/chromium.mjs';
 import { REPO_ROOT, startServer, withTimeout } from '../lib/harness.mjs';
 
 const CLIENT_SRC = path.join(REPO_ROOT, 'clients', 'js', 'src');
@@ -142,15 +141,6 @@ function startPageServer({ baseUrl, apiKey }) {
   });
 }
 
-function outputDir() {
-  if (process.env.TEST_OUTPUT_DIR) {
-    const dir = path.join(process.env.TEST_OUTPUT_DIR, 'client_js_browser');
-    mkdirSync(dir, { recursive: true });
-    return dir;
-  }
-  return mkdtempSync(path.join(os.tmpdir(), 'bouncer-client-js-browser-'));
-}
-
 let bouncer;
 let pageServer;
 let browser;
@@ -162,7 +152,7 @@ before(async () => {
   const sk = await bouncer.defaultKey();
   pageServer = await startPageServer({ baseUrl: bouncer.base, apiKey: sk });
   browser = await launchChromium();
-  shots = outputDir();
+  shots = screenshotDir('client_js_browser');
 });
 
 after(async () => {
@@ -171,26 +161,8 @@ after(async () => {
   await bouncer?.cleanup();
 });
 
-async function openPage(t) {
-  const context = await browser.newContext();
-  t.after(() => context.close().catch(() => {}));
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  const res = await page.goto(`${pageServer.origin}/`, { timeout: PAGE_TIMEOUT_MS });
-  assert.equal(res?.status(), 200);
-  await page.waitForFunction(() => window.ready === true, null, { timeout: PAGE_TIMEOUT_MS }).catch((e) => {
-    throw new Error(`the page's module did not load: ${e.message}; page errors: ${pageErrors.join('; ')}`);
-  });
-  return page;
-}
-
-async function screenshot(t, page, name) {
-  const file = path.join(shots, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  t.diagnostic(`screenshot: ${file}`);
-  console.log(`screenshot: ${file}`);
+function openPage(t) {
+  return openModulePage(t, browser, `${pageServer.origin}/`, 'ready', PAGE_TIMEOUT_MS);
 }
 
 test('in Chromium: each refusal is a typed RefusedError, shown on the page', { timeout: 120_000 }, async (t) => {
@@ -224,7 +196,7 @@ test('in Chromium: each refusal is a typed RefusedError, shown on the page', { t
   }
   // What the page shows: one row per case, with the reason.
   const rows = await page.evaluate(() => [...document.querySelectorAll('#refusals tr')].slice(1).map((tr) => tr.textContent));
-  await screenshot(t, page, 'refusals');
+  await screenshot(t, page, shots, 'refusals');
   assert.deepEqual(failures, []);
   assert.equal(rows.length, cases.length);
   for (const c of cases) assert.ok(rows.some((r) => r.includes(c.label) && r.includes('RefusedError')), `${c.label} on the page: ${rows}`);
@@ -242,7 +214,7 @@ test('in Chromium: maxUses 1, the second admission is Token already used', { tim
   const first = await page.evaluate((args) => window.refusal(args), { label: 'first use', baseUrl, model: 'echo', token });
   assert.equal(first, undefined, `the first use is admitted: ${JSON.stringify(first)}`);
   const second = await page.evaluate((args) => window.refusal(args), { label: 'Token already used', baseUrl, model: 'echo', token });
-  await screenshot(t, page, 'max-uses');
+  await screenshot(t, page, shots, 'max-uses');
   assert.equal(second?.reason, 'Token already used', JSON.stringify(second));
   assert.equal(second.permanent, true);
 });
@@ -254,7 +226,7 @@ test('in Chromium: a session capped at 10 s stays alive past 25 s by renewing', 
     60_000,
     'the renewed session',
   );
-  await screenshot(t, page, 'renewal');
+  await screenshot(t, page, shots, 'renewal');
   assert.deepEqual(story.errors, []);
   assert.deepEqual(story.states, ['open'], `still open after ${story.elapsedMs} ms`);
   assert.ok(story.elapsedMs >= 25_000, `kept ${story.elapsedMs} ms`);

@@ -6,12 +6,10 @@
 // (else a fresh temporary directory); their paths are printed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchChromium } from '../lib/chromium.mjs';
+import { launchChromium, openModulePage, screenshot, screenshotDir } from '../lib/chromium.mjs';
 import { REPO_ROOT, request, startServer, waitFor } from '../lib/harness.mjs';
 
 const BACKEND = path.join(REPO_ROOT, 'examples', 'js', 'backend.mjs');
@@ -41,21 +39,12 @@ async function startBackend(env) {
   return { origin: match[1], child, output: () => output };
 }
 
-function outputDir() {
-  if (process.env.TEST_OUTPUT_DIR) {
-    const dir = path.join(process.env.TEST_OUTPUT_DIR, 'examples_js');
-    mkdirSync(dir, { recursive: true });
-    return dir;
-  }
-  return mkdtempSync(path.join(os.tmpdir(), 'bouncer-examples-js-'));
-}
-
 before(async () => {
   bouncer = await startServer();
   sk = await bouncer.defaultKey();
   backend = await startBackend({ BOUNCER_URL: bouncer.base, BOUNCER_SK: sk, SESSION_CAP_SECONDS: '10' });
   browser = await launchChromium();
-  shots = outputDir();
+  shots = screenshotDir('examples_js');
 });
 
 after(async () => {
@@ -67,29 +56,11 @@ after(async () => {
   await bouncer?.cleanup();
 });
 
-async function openPage(t) {
-  const context = await browser.newContext();
-  t.after(() => context.close().catch(() => {}));
-  const page = await context.newPage();
-  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  const res = await page.goto(`${backend.origin}/`, { timeout: PAGE_TIMEOUT_MS });
-  assert.equal(res?.status(), 200);
-  await page.waitForFunction(() => window.exampleReady === true, null, { timeout: PAGE_TIMEOUT_MS }).catch((e) => {
-    throw new Error(`the example's module did not load: ${e.message}; page errors: ${pageErrors.join('; ')}`);
-  });
-  return page;
+function openPage(t) {
+  return openModulePage(t, browser, `${backend.origin}/`, 'exampleReady', PAGE_TIMEOUT_MS);
 }
 
 const logLines = (page) => page.$$eval('#log li', (items) => items.map((li) => li.textContent));
-
-async function screenshot(t, page, name) {
-  const file = path.join(shots, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  t.diagnostic(`screenshot: ${file}`);
-  console.log(`screenshot: ${file}`);
-}
 
 // Connects through `route`, sends the default message, waits for its reply on the page.
 async function connectAndEcho(page, route) {
@@ -126,7 +97,7 @@ test('the page connects with each route and shows the reply', { timeout: 90_000 
       assert.ok(lines.some((l) => l.includes('reply: hello, model')), lines.join('\n'));
       assert.ok(!lines.some((l) => / error|refused/.test(l)), lines.join('\n'));
       assert.ok(!(await page.content()).includes(sk), 'the sk_ key is nowhere in the page');
-      await screenshot(tt, page, `echo-${name}`);
+      await screenshot(tt, page, shots, `echo-${name}`);
       await page.click('#close');
       await page.waitForFunction(() => document.getElementById('state').textContent === 'closed');
     });
@@ -140,10 +111,10 @@ test('the page renews a session capped at 10 s and shows the renewal', { timeout
   await page
     .waitForFunction(() => Number(document.getElementById('renewals').textContent) >= 1, null, { timeout: 20_000 })
     .catch(async (e) => {
-      await screenshot(t, page, 'renewal-failed');
+      await screenshot(t, page, shots, 'renewal-failed');
       throw new Error(`no renewal on the page: ${e.message}\n${(await logLines(page)).join('\n')}`);
     });
-  await screenshot(t, page, 'renewal');
+  await screenshot(t, page, shots, 'renewal');
   const lines = await logLines(page);
   assert.ok(lines.some((l) => l.includes('renewed until')), lines.join('\n'));
   assert.equal(await page.textContent('#state'), 'open');
