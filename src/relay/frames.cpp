@@ -15,6 +15,31 @@ constexpr std::size_t kMaxCloseReason = 123;
 
 bool is_control(std::uint8_t opcode) { return (opcode & 0x08) != 0; }
 
+// Payload bytes [from, from + n) of a frame with header `h`, unmasked into `out` (its masking
+// key applies by the byte's offset in the payload).
+template <class Byte>
+void unmask(const Header& h, const std::uint8_t* payload, std::size_t from, std::size_t n, Byte* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t k = from + i;
+    out[i] = static_cast<Byte>(payload[k] ^ (h.masked ? h.mask[k % 4] : 0));
+  }
+}
+
+// The payload of the whole frame `frame`, still masked; nullopt when its header does not parse.
+struct Payload {
+  Header header;
+  const std::uint8_t* data;
+  std::size_t length;  // as much of it as `frame` holds
+};
+std::optional<Payload> payload_of(std::span<const std::uint8_t> frame) {
+  const ParsedHeader parsed = parse_header(frame);
+  if (parsed.status != HeaderStatus::ok) return std::nullopt;
+  const Header& h = parsed.header;
+  const std::size_t length =
+      std::min<std::size_t>(static_cast<std::size_t>(h.payload_length), frame.size() - h.header_length);
+  return Payload{h, frame.data() + h.header_length, length};
+}
+
 bool is_known(std::uint8_t opcode) {
   switch (opcode) {
     case 0x0:
@@ -240,10 +265,7 @@ FeedResult FrameTracker::feed(std::span<const std::uint8_t> bytes, StopAt stop_a
         return result;
       }
       std::array<std::uint8_t, kMaxControlPayload> payload{};
-      const std::uint8_t* in = bytes.data() + pos + h.header_length;
-      for (std::size_t i = 0; i < length; ++i) {
-        payload[i] = static_cast<std::uint8_t>(in[i] ^ (h.masked ? h.mask[i % 4] : 0));
-      }
+      unmask(h, bytes.data() + pos + h.header_length, 0, length, payload.data());
       std::uint16_t code = kNoStatus;
       if (length >= 2) {
         code = static_cast<std::uint16_t>((payload[0] << 8) | payload[1]);
@@ -285,34 +307,24 @@ std::string make_frame(Opcode opcode, std::string_view payload, std::optional<st
 }
 
 std::string unmasked_payload(std::span<const std::uint8_t> frame) {
-  const ParsedHeader parsed = parse_header(frame);
-  if (parsed.status != HeaderStatus::ok) return {};
-  const Header& h = parsed.header;
-  const std::size_t length = std::min<std::size_t>(static_cast<std::size_t>(h.payload_length), frame.size() - h.header_length);
-  std::string out(reinterpret_cast<const char*>(frame.data() + h.header_length), length);
-  if (h.masked) {
-    for (std::size_t i = 0; i < length; ++i) out[i] = static_cast<char>(out[i] ^ h.mask[i % 4]);
-  }
+  const auto payload = payload_of(frame);
+  if (!payload) return {};
+  std::string out(payload->length, '\0');
+  unmask(payload->header, payload->data, 0, payload->length, out.data());
   return out;
 }
 
 bool payload_contains(std::span<const std::uint8_t> frame, std::string_view needle) {
-  const ParsedHeader parsed = parse_header(frame);
-  if (parsed.status != HeaderStatus::ok || needle.empty() || needle.size() > 64) return false;
-  const Header& h = parsed.header;
-  const std::size_t length = std::min<std::size_t>(static_cast<std::size_t>(h.payload_length), frame.size() - h.header_length);
-  const std::uint8_t* payload = frame.data() + h.header_length;
+  const auto payload = payload_of(frame);
+  if (!payload || needle.empty() || needle.size() > 64) return false;
   // Unmasked a window at a time; each window starts with the previous one's last
   // needle.size() - 1 bytes, so a needle across two windows is found too.
   std::array<char, 512> window{};
   const std::size_t keep = needle.size() - 1;
   std::size_t held = 0;
-  for (std::size_t at = 0; at < length;) {
-    const std::size_t n = std::min(window.size() - held, length - at);
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t k = at + i;
-      window[held + i] = static_cast<char>(payload[k] ^ (h.masked ? h.mask[k % 4] : 0));
-    }
+  for (std::size_t at = 0; at < payload->length;) {
+    const std::size_t n = std::min(window.size() - held, payload->length - at);
+    unmask(payload->header, payload->data, at, n, window.data() + held);
     const std::string_view seen(window.data(), held + n);
     if (seen.find(needle) != std::string_view::npos) return true;
     at += n;

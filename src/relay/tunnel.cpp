@@ -341,13 +341,10 @@ struct Tunnel::Impl {
     count(flow);
     flow.last.kind = FeedResult::Kind::boundary;
     flow.last.consumed = length;
-    if (!taken) return relay_consumed(source, length);
-    flow.wrote = false;
-    flow.close_relayed = false;
-    after_write(source, {});
+    relay_consumed(source, taken ? 0 : length);  // a message taken is consumed, not written
   }
 
-  // Writes the first `relayed` bytes of the buffer (what the last feed consumed) to the sink.
+  // Writes the first `relayed` bytes of the buffer (of what the last feed consumed) to the sink.
   void relay_consumed(int source, std::size_t relayed) {
     Flow& flow = flows[source];
     Peer& sink = peers[other(source)];

@@ -346,14 +346,20 @@ void StreamSession::on_cluster_place(std::error_code ec, store::SessionLeases::O
 void StreamSession::claim_use() {
   // A permanent key has no uses to count; a token without maxUses or a resume id neither.
   if (grant_.token_id.empty() || (!grant_.max_uses && !resume_id_)) return connect_upstream();
-  use_.jti = grant_.token_id;
-  use_.max_uses = grant_.max_uses.value_or(0);
-  use_.resume_id = resume_id_.value_or("");
-  use_.session_id = session_id_;
-  use_.expires_at = grant_.expires_at;
+  use_ = token_use(grant_, resume_id_.value_or(""));
   door_.store.use_token(use_, [self = shared_from_this()](std::error_code ec, store::UseOutcome outcome) {
     net::post(self->deadline_.get_executor(), [self, ec, outcome] { self->on_use(ec, outcome); });
   });
+}
+
+store::TokenUse StreamSession::token_use(const policy::Grant& grant, std::string resume_id) const {
+  store::TokenUse use;
+  use.jti = grant.token_id;
+  use.max_uses = grant.max_uses.value_or(0);
+  use.resume_id = std::move(resume_id);
+  use.session_id = session_id_;
+  use.expires_at = grant.expires_at;
+  return use;
 }
 
 void StreamSession::on_use(std::error_code ec, store::UseOutcome outcome) {
@@ -547,11 +553,7 @@ void StreamSession::on_bouncer_message(policy::BouncerMessage message) {
   if (!verdict.grant.max_uses) return renew(std::move(verdict.grant));
   // An N-use token renews once per use, like an admission.
   renewing_ = true;
-  store::TokenUse use;
-  use.jti = verdict.grant.token_id;
-  use.max_uses = *verdict.grant.max_uses;
-  use.session_id = session_id_;
-  use.expires_at = verdict.grant.expires_at;
+  const auto use = token_use(verdict.grant, "");  // before the grant moves into the callback
   door_.store.use_token(use, [self = shared_from_this(), grant = std::move(verdict.grant)](
                                  std::error_code ec, store::UseOutcome outcome) mutable {
     net::post(self->deadline_.get_executor(), [self, ec, outcome, grant = std::move(grant)]() mutable {

@@ -84,6 +84,8 @@ class StreamSession : public LiveSession, public std::enable_shared_from_this<St
   void release_cluster_place();
   // The token's maxUses and the resume id, counted in the store once the caps have passed.
   void claim_use();
+  // The claim on `grant`'s token that this connection makes, under `resume_id` ("" for none).
+  store::TokenUse token_use(const policy::Grant& grant, std::string resume_id) const;
   void on_use(std::error_code ec, store::UseOutcome outcome);
   // The claimed use ends with the session; `give_back`: the session was never relayed.
   void finish_use(bool give_back);

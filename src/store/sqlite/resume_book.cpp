@@ -49,11 +49,6 @@ void ResumeBook::ended(const TokenUse& use, std::int64_t now_ms) {
   if (it != entries_.end() && it->second.session_id == use.session_id) it->second.ended_ms = now_ms;
 }
 
-std::size_t ResumeBook::size() const {
-  std::lock_guard lock(mu_);
-  return entries_.size();
-}
-
 void ResumeBook::forget_expired(std::int64_t now_ms) {
   claims_since_sweep_ = 0;
   for (auto it = entries_.begin(); it != entries_.end();) {

@@ -31,8 +31,6 @@ class ResumeBook {
   // The connection that claimed `use` ended.
   void ended(const TokenUse& use, std::int64_t now_ms);
 
-  std::size_t size() const;
-
  private:
   struct Entry {
     std::string session_id;              // the connection holding the id
@@ -41,7 +39,7 @@ class ResumeBook {
   static std::string key_of(const TokenUse& use);
   void forget_expired(std::int64_t now_ms);  // with mu_ held
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
   std::size_t claims_since_sweep_ = 0;
 };
